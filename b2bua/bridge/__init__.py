@@ -1,0 +1,1 @@
+"""The back-to-back manager: one Call per bridged call, owning its legs."""

@@ -1,0 +1,1 @@
+"""RFC 3261 section 12 dialogs: identity, state, route sets (pure, no Twisted)."""

@@ -1,0 +1,1 @@
+"""SIP wire format: messages, headers and URIs (pure, no Twisted)."""

@@ -1,0 +1,1 @@
+"""RFC 3261 section 17 client and server transactions (pure, clock injected)."""
