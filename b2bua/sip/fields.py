@@ -1,0 +1,195 @@
+"""Typed views of structured header values: Via, CSeq, name-addr (From, To, Contact...)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from .errors import SIPParseError
+from .grammar import WS, format_params, is_token, parse_params, quote, read_quoted, unquote_param
+from .uri import URI, parse_uri, split_hostport
+
+MAX_CSEQ = 2**32 - 1
+MAX_DELTA_SECONDS = 2**32 - 1
+
+_SENT_PROTOCOL = re.compile(
+    r"[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]*/[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]*/"
+    r"[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(.*)\Z",
+    re.S,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One Via value (RFC 3261 section 20.42, RFC 3581 rport)."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        """The branch parameter, or None."""
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        """The received parameter (RFC 3261 18.2.1), or None."""
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | bool | None:
+        """None when absent, True when present without a value, else the port."""
+        if "rport" not in self.params:
+            return None
+        value = self.params["rport"]
+        return True if value is None else int(value)
+
+    @property
+    def maddr(self) -> str | None:
+        """The maddr parameter, or None."""
+        return self.params.get("maddr")
+
+    @property
+    def ttl(self) -> int | None:
+        """The ttl parameter, or None."""
+        value = self.params.get("ttl")
+        return None if value is None else int(value)
+
+    def with_params(self, **params: str | None) -> Via:
+        """A copy with these parameters added or replaced."""
+        return replace(self, params={**self.params, **params})
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+
+def parse_via(text: str) -> Via:
+    """Parse one Via value (``SIP/2.0/UDP host:port;params``)."""
+    m = _SENT_PROTOCOL.match(text)
+    if m is None:
+        raise SIPParseError(400, "malformed Via")
+    name, version, transport, rest = m.groups()
+    hostport, semi, ptext = rest.partition(";")
+    host, port = split_hostport(hostport.replace(" ", "").replace("\t", ""), "Via")
+    params = parse_params(ptext, "Via") if semi else {}
+    ttl = params.get("ttl")
+    if ttl is not None and (not ttl.isdigit() or int(ttl) > 255):
+        raise SIPParseError(400, "bad ttl in Via")
+    rport = params.get("rport")
+    if rport is not None and (not rport.isdigit() or int(rport) > 65535):
+        raise SIPParseError(400, "bad rport in Via")
+    return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    """The CSeq header: a sequence number and a method."""
+
+    number: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+def parse_cseq(text: str) -> CSeq:
+    """Parse ``CSeq: 1*DIGIT LWS Method`` (number at most 2**32-1)."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
+        raise SIPParseError(400, "malformed CSeq")
+    if len(parts[0]) > 10 or int(parts[0]) > MAX_CSEQ:
+        raise SIPParseError(400, "CSeq number out of range")
+    if not is_token(parts[1]):
+        raise SIPParseError(400, "bad method in CSeq")
+    return CSeq(int(parts[0]), parts[1])
+
+
+def parse_uint(text: str, what: str, maximum: int) -> int:
+    """Parse a bounded decimal number (Content-Length, Max-Forwards, Expires...)."""
+    text = text.strip(WS)
+    if not text.isdigit() or not text.isascii():
+        raise SIPParseError(400, f"malformed {what}")
+    if len(text) > 12 or int(text) > maximum:
+        raise SIPParseError(400, f"{what} out of range")
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class NameAddr:
+    """A name-addr or addr-spec with header parameters (From, To, Contact, Route...).
+
+    ``is_star`` marks the ``Contact: *`` of a REGISTER that removes all bindings.
+    """
+
+    uri: URI
+    display_name: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    is_star: bool = False
+
+    @property
+    def tag(self) -> str | None:
+        """The tag parameter (From/To), or None."""
+        return self.params.get("tag")
+
+    def param(self, name: str) -> str | None:
+        """A parameter's value with quotes removed."""
+        return unquote_param(self.params.get(name))
+
+    def with_params(self, **params: str | None) -> NameAddr:
+        """A copy with these parameters added or replaced."""
+        return replace(self, params={**self.params, **params})
+
+    def without_params(self, *names: str) -> NameAddr:
+        """A copy without these parameters."""
+        return replace(self, params={k: v for k, v in self.params.items() if k not in names})
+
+    def __str__(self) -> str:
+        if self.is_star:
+            return "*"
+        name = f"{quote(self.display_name)} " if self.display_name else ""
+        return f"{name}<{self.uri}>{format_params(self.params)}"
+
+
+STAR = NameAddr(URI("sip"), is_star=True)
+
+
+def parse_name_addr(text: str, what: str = "header") -> NameAddr:
+    """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``."""
+    text = text.strip(WS)
+    if text == "*":
+        return STAR
+    display: str | None = None
+    if text.startswith('"'):
+        display, end = read_quoted(text, 0)
+        rest = text[end:].lstrip(WS)
+        if not rest.startswith("<"):
+            raise SIPParseError(400, f"display name without <URI> in {what}")
+        text = rest
+    lt = text.find("<")
+    if lt >= 0:
+        if lt > 0:
+            words = text[:lt].split()
+            if not all(is_token(w) for w in words):
+                raise SIPParseError(400, f"bad display name in {what}")
+            display = " ".join(words)
+        gt = text.find(">", lt)
+        if gt < 0:
+            raise SIPParseError(400, f"unterminated <URI> in {what}")
+        uri = parse_uri(text[lt + 1 : gt])
+        rest = text[gt + 1 :].strip(WS)
+    else:
+        spec, _, ptext = text.partition(";")
+        uri = parse_uri(spec.strip(WS))
+        rest = ";" + ptext if _ else ""
+        if uri.headers or "?" in spec:
+            raise SIPParseError(400, f"URI with headers must be in <> in {what}")
+    params: dict[str, str | None] = {}
+    if rest:
+        if not rest.startswith(";"):
+            raise SIPParseError(400, f"junk after URI in {what}")
+        params = parse_params(rest[1:], what)
+    return NameAddr(uri, display, params)

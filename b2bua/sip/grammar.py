@@ -1,0 +1,120 @@
+"""Lexical helpers for RFC 3261 section 25: tokens, quoted strings, parameters.
+
+Everything works on ``str`` values (header values are decoded from UTF-8 with
+``surrogateescape``) and raises :class:`SIPParseError` on malformed input.
+"""
+
+from __future__ import annotations
+
+from .errors import SIPParseError
+
+#: RFC 3261 ``token`` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
+TOKEN_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+)
+#: Characters a bare (unquoted) parameter value may hold: token chars plus the
+#: IPv6 reference characters ``[]:`` (RFC 3261 ``gen-value`` / ``host``).
+_PARAM_VALUE_CHARS = TOKEN_CHARS | frozenset("[]:")
+WS = " \t"
+
+
+def is_token(text: str) -> bool:
+    """True when ``text`` is a non-empty RFC 3261 ``token``."""
+    return bool(text) and all(c in TOKEN_CHARS for c in text)
+
+
+def quote(text: str) -> str:
+    """Return ``text`` as a quoted-string, escaping ``"`` and ``\\``."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def read_quoted(text: str, start: int) -> tuple[str, int]:
+    """Read a quoted-string whose opening quote is at ``start``.
+
+    Returns the unescaped content and the index just past the closing quote.
+    """
+    out: list[str] = []
+    i = start + 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c == "\\":
+            if i + 1 >= n:
+                break
+            nxt = text[i + 1]
+            if nxt in "\r\n":
+                raise SIPParseError(400, "bad escape in quoted string")
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    raise SIPParseError(400, "unterminated quoted string")
+
+
+def split_outside_quotes(text: str, sep: str, *, brackets: bool = True) -> list[str]:
+    """Split ``text`` at ``sep`` characters that are not inside quotes or ``<...>``."""
+    if '"' not in text and (not brackets or "<" not in text):
+        return text.split(sep)
+    parts: list[str] = []
+    depth = 0
+    i = 0
+    n = len(text)
+    begin = 0
+    while i < n:
+        c = text[i]
+        if c == '"':
+            _, i = read_quoted(text, i)
+            continue
+        if brackets and c == "<":
+            depth += 1
+        elif brackets and c == ">":
+            depth = max(0, depth - 1)
+        elif c == sep and depth == 0:
+            parts.append(text[begin:i])
+            begin = i + 1
+        i += 1
+    parts.append(text[begin:])
+    return parts
+
+
+def parse_params(text: str, what: str) -> dict[str, str | None]:
+    """Parse ``;name[=value]`` sequences (``text`` starts after the first ``;``).
+
+    Names are lowercased; quoted values are kept with their quotes so the value
+    serializes back unchanged.  ``what`` names the header for the error message.
+    """
+    params: dict[str, str | None] = {}
+    if not text.strip(WS):
+        raise SIPParseError(400, f"empty parameter in {what}")
+    for part in split_outside_quotes(text, ";", brackets=False):
+        name, eq, value = part.partition("=")
+        name = name.strip(WS)
+        if not is_token(name):
+            raise SIPParseError(400, f"bad parameter name {name!r} in {what}")
+        if not eq:
+            params[name.lower()] = None
+            continue
+        value = value.strip(WS)
+        if value.startswith('"'):
+            _, end = read_quoted(value, 0)
+            if end != len(value):
+                raise SIPParseError(400, f"junk after quoted parameter {name} in {what}")
+        elif not value or not all(c in _PARAM_VALUE_CHARS for c in value):
+            raise SIPParseError(400, f"bad value for parameter {name} in {what}")
+        params[name.lower()] = value
+    return params
+
+
+def format_params(params: dict[str, str | None]) -> str:
+    """Serialize a parameter dict as ``;name=value`` pairs."""
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def unquote_param(value: str | None) -> str | None:
+    """The content of a parameter value, without quotes if it was quoted."""
+    if value is not None and value.startswith('"'):
+        return read_quoted(value, 0)[0]
+    return value

@@ -1,0 +1,257 @@
+"""An ordered, case-insensitive, compact-form aware, repeatable header list.
+
+Each entry keeps the raw line it was parsed from, so headers nobody touched are
+written back byte for byte.  Values are handed out as ``str`` (UTF-8; bytes that
+are not UTF-8 survive through ``surrogateescape``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .grammar import split_outside_quotes
+
+#: RFC 3261 section 7.3.3 and companion RFCs: compact form -> long form (lowercase).
+COMPACT_FORMS: dict[str, str] = {
+    "a": "accept-contact",  # RFC 3841
+    "b": "referred-by",  # RFC 3892
+    "c": "content-type",
+    "d": "request-disposition",  # RFC 3841
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",  # RFC 3841
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",  # RFC 4474
+    "o": "event",  # RFC 6665
+    "r": "refer-to",  # RFC 3515
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",  # RFC 6665
+    "v": "via",
+    "x": "session-expires",  # RFC 4028
+    "y": "identity",  # RFC 4474
+}
+
+_PRETTY = {
+    name.lower(): name
+    for name in (
+        "Accept Accept-Contact Accept-Encoding Accept-Language Alert-Info Allow Allow-Events "
+        "Authentication-Info Authorization Call-ID Call-Info Contact Content-Disposition "
+        "Content-Encoding Content-Language Content-Length Content-Type CSeq Date Error-Info "
+        "Event Expires From History-Info Identity Identity-Info In-Reply-To Max-Forwards "
+        "Min-Expires Min-SE MIME-Version Organization P-Asserted-Identity Path Priority "
+        "Privacy Proxy-Authenticate Proxy-Authorization Proxy-Require RAck Reason Record-Route "
+        "Refer-To Referred-By Reject-Contact Replaces Reply-To Request-Disposition Require "
+        "Retry-After Route RSeq Server Service-Route Session-Expires SIP-ETag SIP-If-Match "
+        "Subject Subscription-State Supported Timestamp To Unsupported User-Agent Via Warning "
+        "WWW-Authenticate"
+    ).split()
+}
+
+#: Headers whose grammar is a comma-separated list (``header = name HCOLON value *(COMMA value)``).
+#: Everything else (auth headers, Date, unknown extension headers) is never split.
+LIST_HEADERS = frozenset(
+    "accept accept-contact accept-encoding accept-language alert-info allow allow-events "
+    "call-info contact content-encoding content-language error-info history-info in-reply-to "
+    "p-asserted-identity path proxy-require reason record-route reject-contact "
+    "request-disposition require route security-client security-server security-verify "
+    "service-route supported unsupported via warning".split()
+)
+
+
+def header_key(name: str) -> str:
+    """The lookup key for a header name: its long form, lowercased."""
+    lname = name.lower()
+    return COMPACT_FORMS.get(lname, lname)
+
+
+def canonical_name(name: str) -> str:
+    """The conventional long-form spelling of a header name (``"v"`` -> ``"Via"``)."""
+    key = header_key(name)
+    return _PRETTY.get(key, name if len(name) > 1 else key)
+
+
+def decode(value: bytes) -> str:
+    """Decode a header value; bytes that are not UTF-8 survive a round trip."""
+    return value.decode("utf-8", "surrogateescape")
+
+
+def encode(value: str) -> bytes:
+    """Encode a header value decoded by :func:`decode`."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+#: One header line: (lookup key, name as written, value bytes, raw line or None).
+Entry = tuple[str, str, bytes, "bytes | None"]
+
+
+class Headers:
+    """Ordered header lines with case-insensitive, compact-form aware lookup.
+
+    ``cache`` holds structured views decoded by the message (Via, CSeq, ...); any
+    change through this class clears it, so views never go stale.
+    """
+
+    __slots__ = ("_entries", "_first", "cache")
+
+    def __init__(self, items: Iterable[tuple[str, str | bytes]] = ()) -> None:
+        self._entries: list[Entry] = []
+        self._first: dict[str, int] | None = None
+        self.cache: dict[str, Any] = {}
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def _from_entries(cls, entries: list[Entry], first: dict[str, int]) -> Headers:
+        self = cls.__new__(cls)
+        self._entries = entries
+        self._first = first
+        self.cache = {}
+        return self
+
+    def _changed(self) -> None:
+        self._first = None
+        if self.cache:
+            self.cache.clear()
+
+    def _index(self) -> dict[str, int]:
+        first = self._first
+        if first is None:
+            first = {}
+            for i, entry in enumerate(self._entries):
+                first.setdefault(entry[0], i)
+            self._first = first
+        return first
+
+    # -- reading ---------------------------------------------------------------
+    def raw(self, name: str) -> bytes | None:
+        """The first line's value as bytes, or None."""
+        i = self._index().get(header_key(name))
+        return None if i is None else self._entries[i][2]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first line with this name (whole line, not split)."""
+        i = self._index().get(header_key(name))
+        return default if i is None else decode(self._entries[i][2])
+
+    def get_lines(self, name: str) -> list[str]:
+        """Every line's value for this name, unsplit, in order."""
+        key = header_key(name)
+        if key not in self._index():
+            return []
+        return [decode(e[2]) for e in self._entries if e[0] == key]
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value for this name in order; comma lists are split for list headers."""
+        key = header_key(name)
+        lines = self.get_lines(key)
+        if key not in LIST_HEADERS:
+            return lines
+        values: list[str] = []
+        for line in lines:
+            values.extend(v.strip(" \t") for v in split_outside_quotes(line, ","))
+        return [v for v in values if v]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and header_key(name) in self._index()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items())
+
+    def items(self) -> list[tuple[str, str]]:
+        """(name as written, value) for every line, in order."""
+        return [(e[1], decode(e[2])) for e in self._entries]
+
+    def count(self, name: str) -> int:
+        """How many lines carry this header."""
+        key = header_key(name)
+        return sum(1 for e in self._entries if e[0] == key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(e[0], e[2]) for e in self._entries] == [(e[0], e[2]) for e in other._entries]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+    # -- changing --------------------------------------------------------------
+    def add(self, name: str, value: str | bytes, *, first: bool = False) -> None:
+        """Append a line (or put it before all others with ``first=True``)."""
+        data = value if isinstance(value, bytes) else encode(value)
+        entry: Entry = (header_key(name), name, data, None)
+        if first:
+            key = entry[0]
+            pos = next((i for i, e in enumerate(self._entries) if e[0] == key), None)
+            self._entries.insert(0 if pos is None else pos, entry)
+        else:
+            self._entries.append(entry)
+        self._changed()
+
+    def set(self, name: str, value: str | bytes) -> None:
+        """Replace every line of this header by one line, kept at the first one's place."""
+        key = header_key(name)
+        data = value if isinstance(value, bytes) else encode(value)
+        pos = next((i for i, e in enumerate(self._entries) if e[0] == key), None)
+        if pos is None:
+            self._entries.append((key, name, data, None))
+        else:
+            old = self._entries[pos]
+            self._entries[pos] = (key, old[1], data, None)
+            self._entries[pos + 1 :] = [e for e in self._entries[pos + 1 :] if e[0] != key]
+        self._changed()
+
+    def remove(self, name: str) -> int:
+        """Remove every line of this header; returns how many were removed."""
+        key = header_key(name)
+        before = len(self._entries)
+        self._entries = [e for e in self._entries if e[0] != key]
+        if len(self._entries) != before:
+            self._changed()
+        return before - len(self._entries)
+
+    def pop_first_value(self, name: str) -> str | None:
+        """Remove and return the first value of a list header (e.g. the top Via)."""
+        key = header_key(name)
+        pos = next((i for i, e in enumerate(self._entries) if e[0] == key), None)
+        if pos is None:
+            return None
+        k, written, data, _ = self._entries[pos]
+        parts = split_outside_quotes(decode(data), ",") if key in LIST_HEADERS else [decode(data)]
+        head, rest = parts[0].strip(" \t"), ",".join(parts[1:]).strip(" \t")
+        if rest:
+            self._entries[pos] = (k, written, encode(rest), None)
+        else:
+            del self._entries[pos]
+        self._changed()
+        return head
+
+    def copy(self) -> Headers:
+        """An independent copy (raw lines shared, they are immutable)."""
+        return Headers._from_entries(list(self._entries), dict(self._index()))
+
+    def to_bytes(self, body_length: int) -> bytes:
+        """The header section, each line ending in CRLF, with a correct Content-Length."""
+        out: list[bytes] = []
+        wrote_length = False
+        length = b"%d" % body_length
+        for key, name, value, raw in self._entries:
+            if key == "content-length":
+                if wrote_length:
+                    continue
+                wrote_length = True
+                if value != length:
+                    out.append(name.encode("latin-1") + b": " + length)
+                    continue
+            out.append(raw if raw is not None else name.encode("latin-1") + b": " + value)
+        if not wrote_length:
+            out.append(b"Content-Length: " + length)
+        out.append(b"")
+        return b"\r\n".join(out) + b"\r\n"

@@ -1,0 +1,358 @@
+"""SIP requests and responses, with lazily decoded, cached header views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SIPParseError
+from .fields import (
+    MAX_DELTA_SECONDS,
+    CSeq,
+    NameAddr,
+    Via,
+    parse_cseq,
+    parse_name_addr,
+    parse_uint,
+    parse_via,
+)
+from .grammar import is_token, split_outside_quotes
+from .headers import Headers, decode
+from .uri import URI, parse_uri
+
+SIP_VERSION = "SIP/2.0"
+
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 199: "Early Dialog Terminated", 200: "OK", 202: "Accepted",
+    204: "No Notification", 300: "Multiple Choices", 301: "Moved Permanently",
+    302: "Moved Temporarily", 305: "Use Proxy", 380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    412: "Conditional Request Failed", 413: "Request Entity Too Large",
+    414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority", 420: "Bad Extension",
+    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
+    428: "Use Identity Header", 429: "Provide Referrer Identity", 433: "Anonymity Disallowed",
+    436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support", 470: "Consent Needed",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+    489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+    494: "Security Agreement Required", 500: "Server Internal Error",
+    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
+    555: "Push Notification Service Not Supported", 580: "Precondition Failure",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable", 607: "Unwanted", 608: "Rejected",
+}  # fmt: skip
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase for a status code (or a generic one for its class)."""
+    return REASON_PHRASES.get(status) or REASON_PHRASES.get(status // 100 * 100, "Unknown")
+
+
+#: Headers that validate() decodes, with the decoder for each value.
+def _check_name_addrs(msg: Message, name: str) -> None:
+    for value in msg.headers.get_all(name):
+        parse_name_addr(value, name)
+
+
+def _check_uint(maximum: int) -> Any:
+    def check(msg: Message, name: str) -> None:
+        for value in msg.headers.get_lines(name):
+            parse_uint(value, name, maximum)
+
+    return check
+
+
+def _check_tokens(msg: Message, name: str) -> None:
+    for value in msg.headers.get_all(name):
+        if not is_token(value):
+            raise SIPParseError(400, f"bad token {value[:40]!r} in {name}")
+
+
+def _check_content_type(msg: Message, name: str) -> None:
+    value = msg.headers.get(name)
+    if value is None:
+        return
+    mtype, _, params = value.partition(";")
+    top, slash, sub = mtype.strip(" \t").partition("/")
+    if not slash or not is_token(top.strip(" \t")) or not is_token(sub.strip(" \t")):
+        raise SIPParseError(400, "malformed Content-Type")
+    if params:
+        from .grammar import parse_params
+
+        parse_params(params, name)
+
+
+def _check_vias(msg: Message, name: str) -> None:
+    _ = msg.vias
+
+
+_VALIDATORS: dict[str, Any] = {
+    "via": _check_vias,
+    "from": _check_name_addrs,
+    "to": _check_name_addrs,
+    "contact": _check_name_addrs,
+    "route": _check_name_addrs,
+    "record-route": _check_name_addrs,
+    "reply-to": _check_name_addrs,
+    "refer-to": _check_name_addrs,
+    "referred-by": _check_name_addrs,
+    "p-asserted-identity": _check_name_addrs,
+    "path": _check_name_addrs,
+    "service-route": _check_name_addrs,
+    "max-forwards": _check_uint(255),
+    "content-length": _check_uint(2**31),
+    "min-expires": _check_uint(MAX_DELTA_SECONDS),
+    "rseq": _check_uint(MAX_DELTA_SECONDS),
+    "content-type": _check_content_type,
+    "require": _check_tokens,
+    "proxy-require": _check_tokens,
+    "supported": _check_tokens,
+    "unsupported": _check_tokens,
+    "allow": _check_tokens,
+}
+
+
+class Message:
+    """What requests and responses share: headers, body, version and header views."""
+
+    __slots__ = ("body", "headers", "version")
+
+    headers: Headers
+    body: bytes
+    version: str
+
+    def _start_line(self) -> bytes:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        """The message on the wire; Content-Length always matches the body."""
+        return self._start_line() + self.headers.to_bytes(len(self.body)) + self.body
+
+    def _view(self, key: str, build: Any) -> Any:
+        cache = self.headers.cache
+        try:
+            return cache[key]
+        except KeyError:
+            value = cache[key] = build()
+            return value
+
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise SIPParseError(400, f"missing {name} header")
+        return value
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID."""
+        return self._view("call-id", lambda: self._required("Call-ID").strip(" \t"))  # type: ignore[no-any-return]
+
+    @property
+    def cseq(self) -> CSeq:
+        """The CSeq header, decoded."""
+        return self._view("cseq", lambda: parse_cseq(self._required("CSeq")))  # type: ignore[no-any-return]
+
+    @property
+    def vias(self) -> list[Via]:
+        """Every Via value, top first."""
+        return self._view(  # type: ignore[no-any-return]
+            "vias", lambda: [parse_via(v) for v in self.headers.get_all("Via")]
+        )
+
+    @property
+    def top_via(self) -> Via:
+        """The topmost Via value."""
+
+        def build() -> Via:
+            raw = self.headers.raw("Via")
+            if raw is None:
+                raise SIPParseError(400, "missing Via header")
+            text = decode(raw)
+            first = text.split(",", 1)[0] if '"' not in text else split_outside_quotes(text, ",")[0]
+            return parse_via(first)
+
+        return self._view("top-via", build)  # type: ignore[no-any-return]
+
+    @property
+    def branch(self) -> str | None:
+        """The top Via's branch parameter."""
+        return self.top_via.branch
+
+    @property
+    def from_(self) -> NameAddr:
+        """The From header, decoded."""
+        return self._view("from", lambda: parse_name_addr(self._required("From"), "From"))  # type: ignore[no-any-return]
+
+    @property
+    def to(self) -> NameAddr:
+        """The To header, decoded."""
+        return self._view("to", lambda: parse_name_addr(self._required("To"), "To"))  # type: ignore[no-any-return]
+
+    @property
+    def from_tag(self) -> str | None:
+        """The From tag."""
+        return self.from_.tag
+
+    @property
+    def to_tag(self) -> str | None:
+        """The To tag (None outside a dialog)."""
+        return self.to.tag
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Max-Forwards, or None when absent."""
+        value = self.headers.get("Max-Forwards")
+        return None if value is None else parse_uint(value, "Max-Forwards", 255)
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Every Contact value ([] when there is none)."""
+        return self._view(  # type: ignore[no-any-return]
+            "contacts",
+            lambda: [parse_name_addr(v, "Contact") for v in self.headers.get_all("Contact")],
+        )
+
+    @property
+    def content_type(self) -> str | None:
+        """The media type of the body (lowercase, without parameters), or None."""
+        value = self.headers.get("Content-Type")
+        return None if value is None else value.partition(";")[0].strip(" \t").lower()
+
+    def validate(self) -> None:
+        """Decode every header this library knows; raise SIPParseError on the first bad one."""
+        for name in ("Call-ID", "CSeq", "From", "To", "Via"):
+            if name not in self.headers:
+                raise SIPParseError(400, f"missing {name} header")
+        _ = (self.call_id, self.cseq, self.top_via)
+        if isinstance(self, Request) and self.cseq.method != self.method:
+            raise SIPParseError(400, "CSeq method does not match the request method")
+        seen: set[str] = set()
+        for key, name, _value, _raw in self.headers._entries:
+            if not is_token(name):
+                raise SIPParseError(400, f"bad header name {name[:40]!r}")
+            if key in seen:
+                continue
+            seen.add(key)
+            check = _VALIDATORS.get(key)
+            if check is not None:
+                check(self, name)
+        for key in ("from", "to", "call-id", "cseq", "max-forwards", "content-length"):
+            if self.headers.count(key) > 1:
+                raise SIPParseError(400, f"more than one {key} header")
+
+
+class Request(Message):
+    """A SIP request.  ``uri`` is the Request-URI as written; ``request_uri`` parses it."""
+
+    __slots__ = ("_ruri", "method", "uri")
+
+    def __init__(
+        self,
+        method: str,
+        uri: str | URI,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ) -> None:
+        self.method = method
+        self.uri = str(uri)
+        self._ruri: URI | None = uri if isinstance(uri, URI) else None
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
+
+    @property
+    def request_uri(self) -> URI:
+        """The Request-URI, parsed on first use."""
+        if self._ruri is None:
+            self._ruri = parse_uri(self.uri)
+        return self._ruri
+
+    def set_uri(self, uri: str | URI) -> None:
+        """Change the Request-URI."""
+        self.uri = str(uri)
+        self._ruri = uri if isinstance(uri, URI) else None
+
+    def _start_line(self) -> bytes:
+        return f"{self.method} {self.uri} {self.version}\r\n".encode("utf-8", "surrogateescape")
+
+    def validate(self) -> None:
+        """As Message.validate, plus the method token and the Request-URI."""
+        if not is_token(self.method):
+            raise SIPParseError(400, "bad method")
+        _ = self.request_uri
+        super().validate()
+
+    def copy(self) -> Request:
+        """An independent copy (headers copied, body shared)."""
+        return Request(self.method, self.uri, self.headers.copy(), self.body, self.version)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    """A SIP response."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ) -> None:
+        self.status = status
+        self.reason = reason_phrase(status) if reason is None else reason
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
+
+    @property
+    def is_provisional(self) -> bool:
+        """1xx."""
+        return self.status < 200
+
+    @property
+    def is_success(self) -> bool:
+        """2xx."""
+        return 200 <= self.status < 300
+
+    def _start_line(self) -> bytes:
+        return f"{self.version} {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")
+
+    def copy(self) -> Response:
+        """An independent copy (headers copied, body shared)."""
+        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+def response_for(
+    request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None
+) -> Response:
+    """A response to ``request`` per RFC 3261 8.2.6.2.
+
+    Via, From, To, Call-ID and CSeq are copied (Vias in order); ``to_tag`` is added
+    to To when given and To has none.  The caller adds anything else.
+    """
+    headers = Headers()
+    src = request.headers
+    for key, name, value, raw in src._entries:
+        if key in ("via", "from", "call-id", "cseq"):
+            headers._entries.append((key, name, value, raw))
+        elif key == "to":
+            if to_tag is not None and request.to_tag is None:
+                value = value + b";tag=" + to_tag.encode("ascii")
+                raw = None
+            headers._entries.append((key, name, value, raw))
+    return Response(status, reason, headers)

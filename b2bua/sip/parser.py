@@ -1,0 +1,241 @@
+"""Bytes to messages: datagram parsing (RFC 3261 18.3) and stream framing for TCP/TLS.
+
+Every limit is explicit (:class:`Limits`) and every failure is a
+:class:`SIPParseError` whose status is the response a UAS answers with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import SIPParseError
+from .headers import COMPACT_FORMS, Entry, Headers
+from .message import Request, Response
+from .grammar import TOKEN_CHARS
+
+_TOKEN_BYTES = frozenset(c.encode()[0] for c in TOKEN_CHARS)
+_SCHEME_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SCHEME_BYTES = _SCHEME_START | frozenset(b"0123456789+-.")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Parser limits; every message bigger or stranger than these is refused.
+
+    ``max_message_size`` and ``max_body_size`` give 413, ``max_line_length``
+    gives 414 on a request line and 400 elsewhere, ``max_headers`` gives 400.
+    """
+
+    max_message_size: int = 65535
+    max_headers: int = 256
+    max_line_length: int = 8192
+    max_body_size: int = 65535
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _parse_version(version: bytes) -> str:
+    if version == b"SIP/2.0":
+        return "SIP/2.0"
+    upper = version.upper()
+    if upper == b"SIP/2.0":
+        return "SIP/2.0"
+    if upper.startswith(b"SIP/"):
+        major, dot, minor = upper[4:].partition(b".")
+        if dot and major.isdigit() and minor.isdigit():
+            raise SIPParseError(505, f"SIP version {version.decode('latin-1')} not supported")
+    raise SIPParseError(400, "malformed SIP version")
+
+
+def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
+    if line.startswith(b"SIP/"):
+        if len(line) > limits.max_line_length:
+            raise SIPParseError(400, f"status line longer than max_line_length ({limits.max_line_length})")
+        parts = line.split(b" ", 2)
+        if len(parts) < 2:
+            raise SIPParseError(400, "malformed status line")
+        version = _parse_version(parts[0])
+        code = parts[1]
+        if len(code) != 3 or not code.isdigit() or not (b"100" <= code <= b"699"):
+            raise SIPParseError(400, "status code out of range")
+        reason = parts[2] if len(parts) == 3 else b""
+        if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
+            raise SIPParseError(400, "bad reason phrase")
+        return Response(int(code), reason.decode("utf-8", "surrogateescape"), None, b"", version)
+    if len(line) > limits.max_line_length:
+        raise SIPParseError(414, f"request line longer than max_line_length ({limits.max_line_length})")
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        raise SIPParseError(400, "malformed request line")
+    method, uri, version_b = parts
+    if not method or not all(c in _TOKEN_BYTES for c in method):
+        raise SIPParseError(400, "malformed method")
+    colon = uri.find(b":")
+    if colon <= 0 or uri[0] not in _SCHEME_START or not all(c in _SCHEME_BYTES for c in uri[:colon]):
+        raise SIPParseError(400, "malformed Request-URI")
+    version = _parse_version(version_b)
+    return Request(method.decode("ascii"), uri.decode("utf-8", "surrogateescape"), None, b"", version)
+
+
+def _unfold(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Join continuation lines (RFC 3261 7.3.1) to (logical line, raw lines)."""
+    out: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and out:
+            logical, raw = out[-1]
+            out[-1] = (logical.rstrip(b" \t") + b" " + line.lstrip(b" \t"), raw + b"\r\n" + line)
+        else:
+            out.append((line, line))
+    return out
+
+
+def parse_head(head: bytes, limits: Limits) -> Request | Response:
+    """Parse a start line and header section (without the blank line)."""
+    lines = head.split(b"\r\n")
+    if len(lines) - 1 > limits.max_headers:
+        raise SIPParseError(400, f"more header lines than max_headers ({limits.max_headers})")
+    msg = _parse_start_line(lines[0], limits)
+    max_line = limits.max_line_length
+    entries: list[Entry] = []
+    first: dict[str, int] = {}
+    compact = COMPACT_FORMS
+    if b"\r\n " in head or b"\r\n\t" in head:
+        if lines[1][:1] in (b" ", b"\t"):
+            raise SIPParseError(400, "continuation line before the first header")
+        pairs = _unfold(lines[1:])
+    else:
+        pairs = [(line, line) for line in lines[1:]]
+    for line, raw in pairs:
+        if len(line) > max_line:
+            raise SIPParseError(400, f"header line longer than max_line_length ({max_line})")
+        colon = line.find(b":")
+        if colon <= 0:
+            raise SIPParseError(400, "header line without a name and colon")
+        name_b = line[:colon].rstrip(b" \t")
+        name = name_b.decode("latin-1")
+        lname = name.lower()
+        key = compact.get(lname, lname)
+        if key not in first:
+            first[key] = len(entries)
+        entries.append((key, name, line[colon + 1 :].strip(b" \t"), raw))
+    msg.headers = Headers._from_entries(entries, first)
+    return msg
+
+
+def _content_length(msg: Request | Response) -> int | None:
+    raw = msg.headers.raw("Content-Length")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 10:
+        raise SIPParseError(400, "malformed Content-Length")
+    return int(raw)
+
+
+def _check_essentials(msg: Request | Response) -> None:
+    """The headers the transaction layer relies on must be there and sane."""
+    index = msg.headers._index()
+    for key, name in (("via", "Via"), ("cseq", "CSeq"), ("call-id", "Call-ID"), ("from", "From"), ("to", "To")):
+        if key not in index:
+            raise SIPParseError(400, f"missing {name} header")
+    cseq = msg.cseq
+    if isinstance(msg, Request) and cseq.method != msg.method:
+        raise SIPParseError(400, "CSeq method does not match the request method")
+    if not msg.call_id:
+        raise SIPParseError(400, "empty Call-ID")
+
+
+def parse_message(data: bytes, limits: Limits | None = None) -> Request | Response:
+    """Parse one datagram into a Request or Response (RFC 3261 18.3 semantics).
+
+    Bytes after Content-Length are ignored; without Content-Length the body is the
+    rest of the datagram.  The start line, the framing and the headers the
+    transaction layer needs are checked here; other headers are decoded on use
+    (call ``validate()`` to check them all).
+    """
+    lim = DEFAULT_LIMITS if limits is None else limits
+    if len(data) > lim.max_message_size:
+        raise SIPParseError(413, f"message larger than max_message_size ({lim.max_message_size})")
+    start = 0
+    while data.startswith(b"\r\n", start):
+        start += 2
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        raise SIPParseError(400, "no empty line after the header section")
+    msg = parse_head(data[start:end], lim)
+    body_start = end + 4
+    length = _content_length(msg)
+    if length is None:
+        body = data[body_start:]
+    else:
+        if body_start + length > len(data):
+            raise SIPParseError(400, "Content-Length larger than the datagram")
+        body = data[body_start : body_start + length]
+    if len(body) > lim.max_body_size:
+        raise SIPParseError(413, f"body larger than max_body_size ({lim.max_body_size})")
+    msg.body = body
+    _check_essentials(msg)
+    return msg
+
+
+class StreamFramer:
+    """Cuts a TCP/TLS byte stream into messages (RFC 3261 18.3, stream rules).
+
+    Feed it chunks of any size; it returns the messages completed so far.
+    Content-Length is mandatory.  CRLFs between messages are skipped; a double
+    CRLF ping (RFC 5626 3.5.1) increments ``keepalives_seen`` so the transport
+    can answer with a single CRLF.  After a SIPParseError the stream cannot be
+    resynchronised and the connection should be closed.
+    """
+
+    __slots__ = ("_buffer", "_limits", "keepalives_seen")
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self._limits = DEFAULT_LIMITS if limits is None else limits
+        self._buffer = b""
+        self.keepalives_seen = 0
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes wait for the rest of their message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Request | Response]:
+        """Add bytes; return every message now complete, in order."""
+        buf = self._buffer + data if self._buffer else data
+        lim = self._limits
+        out: list[Request | Response] = []
+        while buf:
+            skipped = 0
+            while buf.startswith(b"\r\n", skipped):
+                skipped += 2
+            if skipped:
+                self.keepalives_seen += skipped // 4
+                buf = buf[skipped:]
+                continue
+            if buf == b"\r":
+                break
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > lim.max_message_size:
+                    raise SIPParseError(413, f"header section larger than max_message_size ({lim.max_message_size})")
+                if b"\r\n" not in buf and len(buf) > lim.max_line_length:
+                    raise SIPParseError(414, f"start line longer than max_line_length ({lim.max_line_length})")
+                break
+            msg = parse_head(buf[:end], lim)
+            length = _content_length(msg)
+            if length is None:
+                raise SIPParseError(400, "Content-Length is required on stream transports")
+            if length > lim.max_body_size:
+                raise SIPParseError(413, f"body larger than max_body_size ({lim.max_body_size})")
+            total = end + 4 + length
+            if total > lim.max_message_size:
+                raise SIPParseError(413, f"message larger than max_message_size ({lim.max_message_size})")
+            if len(buf) < total:
+                break
+            msg.body = buf[end + 4 : total]
+            _check_essentials(msg)
+            out.append(msg)
+            buf = buf[total:]
+        self._buffer = buf
+        return out

@@ -1,0 +1,305 @@
+"""SIP, SIPS and TEL URIs (RFC 3261 section 19.1, RFC 3966), with 19.1.4 comparison."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, replace
+
+from .errors import SIPParseError
+from .grammar import format_params
+
+_ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGIT = "0123456789"
+_UNRESERVED = frozenset(_ALPHA + _DIGIT + "-_.!~*'()")
+_RESERVED = frozenset(";/?:@&=+$,")
+#: user = 1*( unreserved / escaped / user-unreserved ); user-unreserved = & = + $ , ; ? /
+_USER_CHARS = _UNRESERVED | frozenset("&=+$,;?/%")
+_PASSWORD_CHARS = _UNRESERVED | frozenset("&=+$,%")
+#: paramchar = param-unreserved / unreserved / escaped; param-unreserved = [ ] / : & + $
+_PARAM_CHARS = _UNRESERVED | frozenset("[]/:&+$%")
+#: hnv-unreserved = [ ] / ? : + $
+_HEADER_CHARS = _UNRESERVED | frozenset("[]/?:+$%")
+_HOST_CHARS = frozenset(_ALPHA + _DIGIT + "-.")
+_SCHEME_CHARS = frozenset(_ALPHA + _DIGIT + "+-.")
+#: URI parameters that must match when present in either URI (RFC 3261 19.1.4).
+_STRICT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_TEL_VISUAL = str.maketrans("", "", "-.()")
+
+
+def _check_escapes(text: str, what: str) -> None:
+    i = text.find("%")
+    while i >= 0:
+        pair = text[i + 1 : i + 3]
+        if len(pair) != 2 or pair[0] not in _HEX or pair[1] not in _HEX:
+            raise SIPParseError(400, f"bad escape in {what}")
+        i = text.find("%", i + 3)
+
+
+def _check_chars(text: str, allowed: frozenset[str], what: str) -> None:
+    for c in text:
+        if c not in allowed:
+            raise SIPParseError(400, f"bad character {c!r} in {what}")
+    if "%" in text:
+        _check_escapes(text, what)
+
+
+def normalize_escapes(text: str) -> str:
+    """Decode ``%HH`` escapes of characters outside the reserved set (19.1.4).
+
+    Escapes of reserved characters stay escaped (with upper-case hex), so
+    ``%61lice`` equals ``alice`` but ``%40`` never equals ``@``.
+    """
+    if "%" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "%":
+            pair = text[i + 1 : i + 3]
+            if len(pair) == 2 and pair[0] in _HEX and pair[1] in _HEX:
+                ch = chr(int(pair, 16))
+                out.append("%" + pair.upper() if ch in _RESERVED or ch == "%" else ch)
+                i += 3
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def unescape(text: str) -> str:
+    """Decode every ``%HH`` escape (as UTF-8 where possible)."""
+    if "%" not in text:
+        return text
+    raw = bytearray()
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "%":
+            pair = text[i + 1 : i + 3]
+            if len(pair) == 2 and pair[0] in _HEX and pair[1] in _HEX:
+                raw.append(int(pair, 16))
+                i += 3
+                continue
+        raw += c.encode("utf-8", "surrogateescape")
+        i += 1
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _check_host(host: str, what: str) -> None:
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise SIPParseError(400, f"bad IPv6 reference in {what}")
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise SIPParseError(400, f"bad IPv6 reference in {what}") from None
+        return
+    if not host or not all(c in _HOST_CHARS for c in host):
+        raise SIPParseError(400, f"bad host {host!r} in {what}")
+    labels = host.rstrip(".").split(".")
+    if not all(labels) or any(label[0] == "-" or label[-1] == "-" for label in labels):
+        raise SIPParseError(400, f"bad host {host!r} in {what}")
+    if all(c in _DIGIT + "." for c in host) and len(labels) == 4:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise SIPParseError(400, f"bad IPv4 address {host!r} in {what}") from None
+
+
+def split_hostport(text: str, what: str) -> tuple[str, int | None]:
+    """Split ``host[:port]`` (host may be an IPv6 reference) and validate both."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise SIPParseError(400, f"bad IPv6 reference in {what}")
+        host, rest = text[: end + 1], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise SIPParseError(400, f"junk after host in {what}")
+        port_text = rest[1:] if rest else None
+    else:
+        host, colon, port_text_ = text.partition(":")
+        port_text = port_text_ if colon else None
+    _check_host(host, what)
+    port: int | None = None
+    if port_text is not None:
+        if not port_text.isdigit() or not port_text.isascii() or len(port_text) > 5:
+            raise SIPParseError(400, f"bad port in {what}")
+        port = int(port_text)
+        if port > 65535:
+            raise SIPParseError(400, f"port out of range in {what}")
+    return host, port
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class URI:
+    """A parsed URI.  ``==`` and ``hash`` follow RFC 3261 section 19.1.4.
+
+    For ``tel:`` URIs ``user`` holds the telephone number; for schemes other than
+    sip, sips and tel, ``opaque`` holds everything after the colon.
+    """
+
+    scheme: str
+    user: str | None = None
+    password: str | None = None
+    host: str = ""
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    opaque: str | None = None
+
+    @property
+    def is_sip(self) -> bool:
+        """True for sip: and sips: URIs."""
+        return self.scheme in ("sip", "sips")
+
+    @property
+    def transport(self) -> str | None:
+        """The ``transport`` parameter, lowercased, or None."""
+        t = self.params.get("transport")
+        return t.lower() if t else None
+
+    def replace(self, **changes: object) -> URI:
+        """A copy with the given fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def with_params(self, **params: str | None) -> URI:
+        """A copy with these URI parameters added or replaced."""
+        return replace(self, params={**self.params, **params})
+
+    def without_params(self, *names: str) -> URI:
+        """A copy without these URI parameters."""
+        return replace(self, params={k: v for k, v in self.params.items() if k not in names})
+
+    def __str__(self) -> str:
+        if self.opaque is not None:
+            return f"{self.scheme}:{self.opaque}"
+        out = [self.scheme, ":"]
+        if self.scheme == "tel":
+            out.append(self.user or "")
+        else:
+            if self.user is not None:
+                out.append(self.user)
+                if self.password is not None:
+                    out.append(":" + self.password)
+                out.append("@")
+            out.append(self.host)
+            if self.port is not None:
+                out.append(f":{self.port}")
+        out.append(format_params(self.params))
+        if self.headers:
+            out.append("?" + "&".join(f"{k}={v}" for k, v in self.headers.items()))
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"URI({str(self)!r})"
+
+    def _key(self) -> tuple[object, ...]:
+        if self.opaque is not None:
+            return (self.scheme, self.opaque)
+        if self.scheme == "tel":
+            number = (self.user or "").translate(_TEL_VISUAL).lower()
+            return ("tel", number)
+        user = normalize_escapes(self.user) if self.user is not None else None
+        pw = normalize_escapes(self.password) if self.password is not None else None
+        return (self.scheme, user, pw, normalize_escapes(self.host).lower(), self.port)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, URI):
+            return NotImplemented
+        if self._key() != other._key():
+            return False
+        if self.opaque is not None:
+            return True
+        mine = {k: _norm_value(v) for k, v in self.params.items()}
+        theirs = {k: _norm_value(v) for k, v in other.params.items()}
+        strict = _STRICT_PARAMS if self.scheme != "tel" else ()
+        for name in set(mine) | set(theirs):
+            if name in mine and name in theirs:
+                if mine[name] != theirs[name]:
+                    return False
+            elif name in strict or self.scheme == "tel":
+                return False
+        my_h = {k.lower(): normalize_escapes(v) for k, v in self.headers.items()}
+        their_h = {k.lower(): normalize_escapes(v) for k, v in other.headers.items()}
+        return my_h == their_h
+
+
+def _norm_value(value: str | None) -> str | None:
+    return normalize_escapes(value).lower() if value is not None else None
+
+
+def _parse_uri_params(text: str, what: str) -> dict[str, str | None]:
+    params: dict[str, str | None] = {}
+    for part in text.split(";"):
+        name, eq, value = part.partition("=")
+        if not name:
+            raise SIPParseError(400, f"empty parameter in {what}")
+        _check_chars(name, _PARAM_CHARS, what)
+        if eq:
+            if not value:
+                raise SIPParseError(400, f"empty parameter value in {what}")
+            _check_chars(value, _PARAM_CHARS, what)
+        params[name.lower()] = value if eq else None
+    return params
+
+
+def _parse_uri_headers(text: str, what: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for part in text.split("&"):
+        name, eq, value = part.partition("=")
+        if not name or not eq:
+            raise SIPParseError(400, f"bad header component in {what}")
+        _check_chars(name, _HEADER_CHARS, what)
+        _check_chars(value, _HEADER_CHARS, what)
+        headers[name] = value
+    return headers
+
+
+def parse_uri(text: str) -> URI:
+    """Parse an absolute URI; sip, sips and tel are decoded into their parts.
+
+    Raises :class:`SIPParseError` (400) for a malformed URI.  Unknown schemes are
+    accepted as opaque URIs (a UAS that cannot handle one answers 416).
+    """
+    what = "URI"
+    scheme, colon, rest = text.partition(":")
+    if not colon or not scheme or scheme[0] not in _ALPHA:
+        raise SIPParseError(400, f"no scheme in URI {text[:80]!r}")
+    if not all(c in _SCHEME_CHARS for c in scheme):
+        raise SIPParseError(400, f"bad scheme in URI {text[:80]!r}")
+    scheme = scheme.lower()
+    if not rest or any(c in " \t\r\n<>\"" for c in rest):
+        raise SIPParseError(400, f"bad URI {text[:80]!r}")
+    if scheme == "tel":
+        number, _, ptext = rest.partition(";")
+        if not number:
+            raise SIPParseError(400, "empty tel URI")
+        _check_chars(number, _PARAM_CHARS | frozenset("#*"), "tel URI")
+        return URI(scheme, user=number, params=_parse_uri_params(ptext, what) if ptext else {})
+    if scheme not in ("sip", "sips"):
+        return URI(scheme, opaque=rest)
+    user: str | None = None
+    password: str | None = None
+    at = rest.find("@")
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at + 1 :]
+        user, pcolon, pw = userinfo.partition(":")
+        if not user:
+            raise SIPParseError(400, "empty user in URI")
+        _check_chars(user, _USER_CHARS, "URI user")
+        if pcolon:
+            _check_chars(pw, _PASSWORD_CHARS, "URI password")
+            password = pw
+    rest, qmark, htext = rest.partition("?")
+    hostport, semi, ptext = rest.partition(";")
+    host, port = split_hostport(hostport, what)
+    params = _parse_uri_params(ptext, what) if semi else {}
+    headers = _parse_uri_headers(htext, what) if qmark else {}
+    return URI(scheme, user, password, host, port, params, headers)
