@@ -1,5 +1,6 @@
 """The SIP message layer (RFC 3261 section 7, 19, 20, 25): pure, no I/O, no Twisted."""
 
+from .address import Address, Origin
 from .errors import SIPParseError
 from .fields import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
 from .headers import Headers, canonical_name, header_key
@@ -8,6 +9,8 @@ from .parser import DEFAULT_LIMITS, Limits, StreamFramer, parse_message
 from .uri import URI, parse_uri
 
 __all__ = [
+    "Address",
+    "Origin",
     "DEFAULT_LIMITS",
     "URI",
     "CSeq",
