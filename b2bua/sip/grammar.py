@@ -6,21 +6,20 @@ Everything works on ``str`` values (header values are decoded from UTF-8 with
 
 from __future__ import annotations
 
+import re
+
 from .errors import SIPParseError
 
-#: RFC 3261 ``token`` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
-TOKEN_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
-)
-#: Characters a bare (unquoted) parameter value may hold: token chars plus the
-#: IPv6 reference characters ``[]:`` (RFC 3261 ``gen-value`` / ``host``).
-_PARAM_VALUE_CHARS = TOKEN_CHARS | frozenset("[]:")
+#: RFC 3261 ``token`` characters: alphanum and -.!%*_+`'~
+TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 WS = " \t"
+_TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~\[\]:-]+")
 
 
 def is_token(text: str) -> bool:
     """True when ``text`` is a non-empty RFC 3261 ``token``."""
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return _TOKEN_RE.fullmatch(text) is not None
 
 
 def quote(text: str) -> str:
@@ -102,7 +101,7 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
             _, end = read_quoted(value, 0)
             if end != len(value):
                 raise SIPParseError(400, f"junk after quoted parameter {name} in {what}")
-        elif not value or not all(c in _PARAM_VALUE_CHARS for c in value):
+        elif _PARAM_VALUE_RE.fullmatch(value) is None:
             raise SIPParseError(400, f"bad value for parameter {name} in {what}")
         params[name.lower()] = value
     return params

@@ -15,7 +15,7 @@ from .fields import (
     parse_uint,
     parse_via,
 )
-from .grammar import is_token, split_outside_quotes
+from .grammar import is_token, parse_params, split_outside_quotes
 from .headers import Headers, decode
 from .uri import URI, parse_uri
 
@@ -83,8 +83,6 @@ def _check_content_type(msg: Message, name: str) -> None:
     if not slash or not is_token(top.strip(" \t")) or not is_token(sub.strip(" \t")):
         raise SIPParseError(400, "malformed Content-Type")
     if params:
-        from .grammar import parse_params
-
         parse_params(params, name)
 
 
@@ -116,6 +114,22 @@ _VALIDATORS: dict[str, Any] = {
     "unsupported": _check_tokens,
     "allow": _check_tokens,
 }
+
+
+def _tag_of(value: str, what: str) -> str | None:
+    """The tag parameter of a From or To value, reading only the header parameters."""
+    gt = value.rfind(">")
+    if gt >= 0:
+        tail = value[gt + 1 :]
+    else:
+        semi = value.find(";")
+        tail = value[semi:] if semi >= 0 else ""
+    tail = tail.strip(" \t")
+    if not tail:
+        return None
+    if tail[0] != ";":
+        raise SIPParseError(400, f"junk after URI in {what}")
+    return parse_params(tail[1:], what).get("tag")
 
 
 class Message:
@@ -196,13 +210,13 @@ class Message:
 
     @property
     def from_tag(self) -> str | None:
-        """The From tag."""
-        return self.from_.tag
+        """The From tag (found without decoding the whole From header)."""
+        return self._view("from-tag", lambda: _tag_of(self._required("From"), "From"))  # type: ignore[no-any-return]
 
     @property
     def to_tag(self) -> str | None:
         """The To tag (None outside a dialog)."""
-        return self.to.tag
+        return self._view("to-tag", lambda: _tag_of(self._required("To"), "To"))  # type: ignore[no-any-return]
 
     @property
     def max_forwards(self) -> int | None:

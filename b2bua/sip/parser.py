@@ -6,16 +6,15 @@ Every limit is explicit (:class:`Limits`) and every failure is a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import SIPParseError
 from .headers import COMPACT_FORMS, Entry, Headers
 from .message import Request, Response
-from .grammar import TOKEN_CHARS
 
-_TOKEN_BYTES = frozenset(c.encode()[0] for c in TOKEN_CHARS)
-_SCHEME_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_SCHEME_BYTES = _SCHEME_START | frozenset(b"0123456789+-.")
+_TOKEN_RE = re.compile(rb"[A-Za-z0-9.!%*_+`'~-]+")
+_SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,9 @@ def _parse_version(version: bytes) -> str:
 def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
     if line.startswith(b"SIP/"):
         if len(line) > limits.max_line_length:
-            raise SIPParseError(400, f"status line longer than max_line_length ({limits.max_line_length})")
+            raise SIPParseError(
+                400, f"status line longer than max_line_length ({limits.max_line_length})"
+            )
         parts = line.split(b" ", 2)
         if len(parts) < 2:
             raise SIPParseError(400, "malformed status line")
@@ -64,30 +65,50 @@ def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
             raise SIPParseError(400, "bad reason phrase")
         return Response(int(code), reason.decode("utf-8", "surrogateescape"), None, b"", version)
     if len(line) > limits.max_line_length:
-        raise SIPParseError(414, f"request line longer than max_line_length ({limits.max_line_length})")
+        raise SIPParseError(
+            414, f"request line longer than max_line_length ({limits.max_line_length})"
+        )
     parts = line.split(b" ")
     if len(parts) != 3:
         raise SIPParseError(400, "malformed request line")
     method, uri, version_b = parts
-    if not method or not all(c in _TOKEN_BYTES for c in method):
+    if _TOKEN_RE.fullmatch(method) is None:
         raise SIPParseError(400, "malformed method")
-    colon = uri.find(b":")
-    if colon <= 0 or uri[0] not in _SCHEME_START or not all(c in _SCHEME_BYTES for c in uri[:colon]):
+    if _SCHEME_RE.match(uri) is None:
         raise SIPParseError(400, "malformed Request-URI")
     version = _parse_version(version_b)
-    return Request(method.decode("ascii"), uri.decode("utf-8", "surrogateescape"), None, b"", version)
+    return Request(
+        method.decode("ascii"), uri.decode("utf-8", "surrogateescape"), None, b"", version
+    )
 
 
-def _unfold(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """Join continuation lines (RFC 3261 7.3.1) to (logical line, raw lines)."""
-    out: list[tuple[bytes, bytes]] = []
+def _unfold(lines: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Join continuation lines (RFC 3261 7.3.1): the logical lines and their raw bytes."""
+    logical: list[bytes] = []
+    raws: list[bytes] = []
     for line in lines:
-        if line[:1] in (b" ", b"\t") and out:
-            logical, raw = out[-1]
-            out[-1] = (logical.rstrip(b" \t") + b" " + line.lstrip(b" \t"), raw + b"\r\n" + line)
+        if line[:1] in (b" ", b"\t") and logical:
+            logical[-1] = logical[-1].rstrip(b" \t") + b" " + line.lstrip(b" \t")
+            raws[-1] = raws[-1] + b"\r\n" + line
         else:
-            out.append((line, line))
-    return out
+            logical.append(line)
+            raws.append(line)
+    return logical, raws
+
+
+#: Header names seen so far -> (name as written, lookup key); bounded so odd input
+#: cannot grow it without limit.
+_NAME_CACHE: dict[bytes, tuple[str, str]] = {}
+_NAME_CACHE_MAX = 512
+
+
+def _header_name(name_b: bytes) -> tuple[str, str]:
+    name = name_b.decode("latin-1")
+    lname = name.lower()
+    found = (name, COMPACT_FORMS.get(lname, lname))
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
+        _NAME_CACHE[name_b] = found
+    return found
 
 
 def parse_head(head: bytes, limits: Limits) -> Request | Response:
@@ -97,25 +118,28 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
         raise SIPParseError(400, f"more header lines than max_headers ({limits.max_headers})")
     msg = _parse_start_line(lines[0], limits)
     max_line = limits.max_line_length
+    check_length = len(head) > max_line
     entries: list[Entry] = []
     first: dict[str, int] = {}
-    compact = COMPACT_FORMS
+    names = _NAME_CACHE
     if b"\r\n " in head or b"\r\n\t" in head:
         if lines[1][:1] in (b" ", b"\t"):
             raise SIPParseError(400, "continuation line before the first header")
-        pairs = _unfold(lines[1:])
+        logical, raws = _unfold(lines[1:])
     else:
-        pairs = [(line, line) for line in lines[1:]]
-    for line, raw in pairs:
-        if len(line) > max_line:
+        del lines[0]
+        logical = raws = lines
+    for line, raw in zip(logical, raws, strict=True):
+        if check_length and len(line) > max_line:
             raise SIPParseError(400, f"header line longer than max_line_length ({max_line})")
         colon = line.find(b":")
         if colon <= 0:
             raise SIPParseError(400, "header line without a name and colon")
-        name_b = line[:colon].rstrip(b" \t")
-        name = name_b.decode("latin-1")
-        lname = name.lower()
-        key = compact.get(lname, lname)
+        name_b = line[:colon]
+        known = names.get(name_b)
+        if known is None:
+            known = _header_name(name_b.rstrip(b" \t"))
+        name, key = known
         if key not in first:
             first[key] = len(entries)
         entries.append((key, name, line[colon + 1 :].strip(b" \t"), raw))
@@ -132,10 +156,19 @@ def _content_length(msg: Request | Response) -> int | None:
     return int(raw)
 
 
+_ESSENTIAL = (
+    ("via", "Via"),
+    ("cseq", "CSeq"),
+    ("call-id", "Call-ID"),
+    ("from", "From"),
+    ("to", "To"),
+)
+
+
 def _check_essentials(msg: Request | Response) -> None:
     """The headers the transaction layer relies on must be there and sane."""
     index = msg.headers._index()
-    for key, name in (("via", "Via"), ("cseq", "CSeq"), ("call-id", "Call-ID"), ("from", "From"), ("to", "To")):
+    for key, name in _ESSENTIAL:
         if key not in index:
             raise SIPParseError(400, f"missing {name} header")
     cseq = msg.cseq
@@ -218,9 +251,13 @@ class StreamFramer:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > lim.max_message_size:
-                    raise SIPParseError(413, f"header section larger than max_message_size ({lim.max_message_size})")
+                    raise SIPParseError(
+                        413, f"header section larger than max_message_size ({lim.max_message_size})"
+                    )
                 if b"\r\n" not in buf and len(buf) > lim.max_line_length:
-                    raise SIPParseError(414, f"start line longer than max_line_length ({lim.max_line_length})")
+                    raise SIPParseError(
+                        414, f"start line longer than max_line_length ({lim.max_line_length})"
+                    )
                 break
             msg = parse_head(buf[:end], lim)
             length = _content_length(msg)
@@ -230,7 +267,9 @@ class StreamFramer:
                 raise SIPParseError(413, f"body larger than max_body_size ({lim.max_body_size})")
             total = end + 4 + length
             if total > lim.max_message_size:
-                raise SIPParseError(413, f"message larger than max_message_size ({lim.max_message_size})")
+                raise SIPParseError(
+                    413, f"message larger than max_message_size ({lim.max_message_size})"
+                )
             if len(buf) < total:
                 break
             msg.body = buf[end + 4 : total]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, replace
 
 from .errors import SIPParseError
@@ -19,9 +20,15 @@ _PASSWORD_CHARS = _UNRESERVED | frozenset("&=+$,%")
 _PARAM_CHARS = _UNRESERVED | frozenset("[]/:&+$%")
 #: hnv-unreserved = [ ] / ? : + $
 _HEADER_CHARS = _UNRESERVED | frozenset("[]/?:+$%")
-_HOST_CHARS = frozenset(_ALPHA + _DIGIT + "-.")
-_SCHEME_CHARS = frozenset(_ALPHA + _DIGIT + "+-.")
+#: hostname = *( domainlabel "." ) toplabel [ "." ], labels alphanumeric with inner "-".
+_HOSTNAME_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?"
+)
+_IPV4ISH_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 #: URI parameters that must match when present in either URI (RFC 3261 19.1.4).
+_BAD_URI_CHARS = re.compile(r'[\x00-\x20<>"\x7f]')
 _STRICT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _TEL_VISUAL = str.maketrans("", "", "-.()")
@@ -36,10 +43,17 @@ def _check_escapes(text: str, what: str) -> None:
         i = text.find("%", i + 3)
 
 
+_CHECKERS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
 def _check_chars(text: str, allowed: frozenset[str], what: str) -> None:
-    for c in text:
-        if c not in allowed:
-            raise SIPParseError(400, f"bad character {c!r} in {what}")
+    pattern = _CHECKERS.get(allowed)
+    if pattern is None:
+        body = "".join(sorted(re.escape(c) for c in allowed))
+        pattern = _CHECKERS[allowed] = re.compile(f"[{body}]*")
+    if pattern.fullmatch(text) is None:
+        bad = next(c for c in text if c not in allowed)
+        raise SIPParseError(400, f"bad character {bad!r} in {what}")
     if "%" in text:
         _check_escapes(text, what)
 
@@ -98,12 +112,9 @@ def _check_host(host: str, what: str) -> None:
         except ValueError:
             raise SIPParseError(400, f"bad IPv6 reference in {what}") from None
         return
-    if not host or not all(c in _HOST_CHARS for c in host):
-        raise SIPParseError(400, f"bad host {host!r} in {what}")
-    labels = host.rstrip(".").split(".")
-    if not all(labels) or any(label[0] == "-" or label[-1] == "-" for label in labels):
-        raise SIPParseError(400, f"bad host {host!r} in {what}")
-    if all(c in _DIGIT + "." for c in host) and len(labels) == 4:
+    if _HOSTNAME_RE.fullmatch(host) is None:
+        raise SIPParseError(400, f"bad host {host[:80]!r} in {what}")
+    if _IPV4ISH_RE.fullmatch(host) is not None:
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
@@ -272,10 +283,10 @@ def parse_uri(text: str) -> URI:
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or scheme[0] not in _ALPHA:
         raise SIPParseError(400, f"no scheme in URI {text[:80]!r}")
-    if not all(c in _SCHEME_CHARS for c in scheme):
+    if _SCHEME_RE.fullmatch(scheme) is None:
         raise SIPParseError(400, f"bad scheme in URI {text[:80]!r}")
     scheme = scheme.lower()
-    if not rest or any(c in " \t\r\n<>\"" for c in rest):
+    if not rest or _BAD_URI_CHARS.search(rest) is not None:
         raise SIPParseError(400, f"bad URI {text[:80]!r}")
     if scheme == "tel":
         number, _, ptext = rest.partition(";")
