@@ -1,0 +1,341 @@
+"""The server's TOML configuration, loaded into frozen, validated dataclasses.
+
+Every problem is a :class:`ConfigError` naming the file, the line (where one can
+be found), the key and the reason, so an operator never has to read a traceback.
+The schema is documented in README.md ("Configuration") and in etc/b2bua.toml.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, TypeVar
+
+#: The configuration used when none is given: a copy of etc/b2bua.toml inside the package.
+DEFAULT_CONFIG_NAME = "b2bua.toml"
+
+TRANSPORTS = ("udp", "tcp", "tls")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message says where and why."""
+
+    def __init__(self, path: str, key: str, reason: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+        self.path = path
+        self.key = key
+        self.reason = reason
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    """One listening socket: transport, address and (for TLS) certificate files."""
+
+    transport: str
+    host: str
+    port: int
+    certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+    require_client_certificate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TLSClientConfig:
+    """How outgoing TLS connections verify peers and (optionally) present a certificate."""
+
+    ca_certificates: str | None = None
+    certificate: str | None = None
+    private_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimersConfig:
+    """RFC 3261 timer base values, in seconds."""
+
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Parser limits (see b2bua.sip.Limits)."""
+
+    max_message_size: int = 65535
+    max_headers: int = 256
+    max_line_length: int = 8192
+    max_body_size: int = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """Connection handling."""
+
+    tcp_idle_timeout: float = 600.0
+    connect_timeout: float = 10.0
+    udp_mtu: int = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """Log level and the optional full SIP message trace."""
+
+    level: str = "info"
+    format: str = "text"
+    sip_trace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Identity and lifecycle."""
+
+    user_agent: str = "b2bua"
+    drain_time: float = 32.0
+    stats_interval: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration."""
+
+    path: str
+    listen: tuple[ListenConfig, ...]
+    server: ServerConfig = field(default_factory=ServerConfig)
+    timers: TimersConfig = field(default_factory=TimersConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    tls_client: TLSClientConfig = field(default_factory=TLSClientConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Walks the parsed TOML, checking types and refusing unknown keys."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str) -> int | None:
+        """Best-effort line number of a dotted key such as ``listen[1].port``."""
+        parts = [p for p in re.split(r"[.\[\]]", key) if p]
+        if not parts:
+            return None
+        table_name, leaf = parts[0], parts[-1]
+        index = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        start = 0
+        if len(parts) > 1:
+            seen = -1
+            pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(table_name)}\s*\]\]?\s*(#.*)?$")
+            for n, line in enumerate(self.lines):
+                if pattern.match(line):
+                    seen += 1
+                    if index is None or seen == index:
+                        start = n
+                        break
+            else:
+                return None
+            if leaf == table_name or (index is not None and leaf == parts[1]):
+                return start + 1
+        key_re = re.compile(rf"^\s*{re.escape(leaf)}\s*=")
+        for n in range(start, len(self.lines)):
+            if n > start and self.lines[n].lstrip().startswith("[") and len(parts) > 1:
+                break
+            if key_re.match(self.lines[n]):
+                return n + 1
+        return None
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.path, key, reason, self.line_of(key))
+
+    def table(self, data: Any, key: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.error(key, "must be a table")
+        for name in data:
+            if name not in allowed:
+                full = f"{key}.{name}" if key else name
+                known = ", ".join(sorted(allowed))
+                raise self.error(full, f"unknown key (known keys: {known})")
+        return data
+
+    def get(self, data: dict[str, Any], key: str, name: str, kind: type[T], default: T) -> T:
+        if name not in data:
+            return default
+        value = data[name]
+        full = f"{key}.{name}" if key else name
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(full, f"must be {_KIND_NAMES.get(kind, kind.__name__)}, not {value!r}")
+        return value
+
+    def check(self, ok: bool, key: str, reason: str) -> None:
+        if not ok:
+            raise self.error(key, reason)
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _section(
+    reader: _Reader, data: dict[str, Any], name: str, cls: Callable[..., T], defaults: T
+) -> T:
+    raw = data.get(name, {})
+    fields_ = {f: getattr(defaults, f) for f in defaults.__dataclass_fields__}  # type: ignore[attr-defined]
+    table = reader.table(raw, name, set(fields_))
+    values = {}
+    for fname, default in fields_.items():
+        kind: type[Any] = type(default) if default is not None else str
+        values[fname] = reader.get(table, name, fname, kind, default)
+    return cls(**values)
+
+
+def _check_host(reader: _Reader, key: str, host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise reader.error(key, f"{host!r} is not an IPv4 or IPv6 address") from None
+
+
+def _check_file(reader: _Reader, key: str, path: str | None, base: str) -> str | None:
+    if path is None:
+        return None
+    full = path if os.path.isabs(path) else os.path.join(base, path)
+    if not os.path.isfile(full):
+        raise reader.error(key, f"file {full!r} does not exist")
+    if not os.access(full, os.R_OK):
+        raise reader.error(key, f"file {full!r} is not readable")
+    return full
+
+
+def _listen(reader: _Reader, data: dict[str, Any], base: str) -> tuple[ListenConfig, ...]:
+    entries = data.get("listen")
+    if entries is None:
+        raise reader.error("listen", "at least one [[listen]] table is required")
+    if not isinstance(entries, list) or not entries:
+        raise reader.error("listen", "must be a non-empty array of tables ([[listen]])")
+    out: list[ListenConfig] = []
+    allowed = set(ListenConfig.__dataclass_fields__)
+    for i, entry in enumerate(entries):
+        key = f"listen[{i}]"
+        table = reader.table(entry, key, allowed)
+        for required in ("transport", "host", "port"):
+            reader.check(required in table, key, f"missing required key {required!r}")
+        transport = reader.get(table, key, "transport", str, "").lower()
+        reader.check(
+            transport in TRANSPORTS, f"{key}.transport", f"must be one of {', '.join(TRANSPORTS)}"
+        )
+        host = reader.get(table, key, "host", str, "")
+        _check_host(reader, f"{key}.host", host)
+        port = reader.get(table, key, "port", int, 0)
+        reader.check(0 <= port <= 65535, f"{key}.port", "must be between 0 and 65535")
+        cert = _check_file(reader, f"{key}.certificate", table.get("certificate"), base)
+        pkey = _check_file(reader, f"{key}.private_key", table.get("private_key"), base)
+        cas = _check_file(reader, f"{key}.ca_certificates", table.get("ca_certificates"), base)
+        for name in ("certificate", "private_key", "ca_certificates"):
+            reader.get(table, key, name, str, None)  # type check
+        require = reader.get(table, key, "require_client_certificate", bool, False)
+        if transport == "tls":
+            reader.check(cert is not None, key, "a tls listener needs 'certificate'")
+            reader.check(pkey is not None, key, "a tls listener needs 'private_key'")
+            reader.check(
+                not require or cas is not None,
+                f"{key}.require_client_certificate",
+                "needs 'ca_certificates' to verify client certificates",
+            )
+        else:
+            for name in ("certificate", "private_key", "ca_certificates"):
+                reader.check(name not in table, f"{key}.{name}", "only a tls listener takes it")
+        out.append(ListenConfig(transport, host, port, cert, pkey, cas, require))
+    seen = set()
+    for i, lc in enumerate(out):
+        kind = "udp" if lc.transport == "udp" else "stream"
+        ident = (kind, lc.host, lc.port)
+        if lc.port and ident in seen:
+            raise reader.error(f"listen[{i}]", f"{lc.host} port {lc.port} is configured twice")
+        seen.add(ident)
+    return tuple(out)
+
+
+def parse_config(text: str, path: str = "<config>") -> Config:
+    """Parse and validate configuration text; raise ConfigError when it is unusable."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise ConfigError(
+            path, "", f"not valid TOML: {e}", int(m.group(1)) if m else None
+        ) from None
+    reader = _Reader(path, text)
+    known = {"listen", "server", "timers", "limits", "transport", "tls_client", "logging"}
+    reader.table(data, "", known)
+    base = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
+    listen = _listen(reader, data, base)
+    server = _section(reader, data, "server", ServerConfig, ServerConfig())
+    reader.check(server.drain_time >= 0, "server.drain_time", "must not be negative")
+    reader.check(server.stats_interval > 0, "server.stats_interval", "must be positive")
+    timers = _section(reader, data, "timers", TimersConfig, TimersConfig())
+    for name in ("t1", "t2", "t4"):
+        reader.check(getattr(timers, name) > 0, f"timers.{name}", "must be positive")
+    reader.check(timers.t2 >= timers.t1, "timers.t2", "must not be smaller than t1")
+    limits = _section(reader, data, "limits", LimitsConfig, LimitsConfig())
+    for name in LimitsConfig.__dataclass_fields__:
+        reader.check(getattr(limits, name) > 0, f"limits.{name}", "must be positive")
+    transport = _section(reader, data, "transport", TransportConfig, TransportConfig())
+    reader.check(transport.tcp_idle_timeout > 0, "transport.tcp_idle_timeout", "must be positive")
+    reader.check(transport.connect_timeout > 0, "transport.connect_timeout", "must be positive")
+    reader.check(transport.udp_mtu >= 576, "transport.udp_mtu", "must be at least 576")
+    tls_raw = reader.table(
+        data.get("tls_client", {}), "tls_client", set(TLSClientConfig.__dataclass_fields__)
+    )
+    tls_client = TLSClientConfig(
+        *(
+            _check_file(
+                reader,
+                f"tls_client.{name}",
+                reader.get(tls_raw, "tls_client", name, str, None),
+                base,
+            )
+            for name in ("ca_certificates", "certificate", "private_key")
+        )
+    )
+    reader.check(
+        (tls_client.certificate is None) == (tls_client.private_key is None),
+        "tls_client",
+        "'certificate' and 'private_key' go together",
+    )
+    logging = _section(reader, data, "logging", LoggingConfig, LoggingConfig())
+    reader.check(
+        logging.level in LOG_LEVELS, "logging.level", f"must be one of {', '.join(LOG_LEVELS)}"
+    )
+    reader.check(
+        logging.format in LOG_FORMATS, "logging.format", f"must be one of {', '.join(LOG_FORMATS)}"
+    )
+    return Config(path, listen, server, timers, limits, transport, tls_client, logging)
+
+
+def load_config(path: str | None) -> Config:
+    """Load a configuration file, or the embedded default when ``path`` is None."""
+    if path is None:
+        text = resources.files("b2bua.data").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
+        return parse_config(text, f"<embedded {DEFAULT_CONFIG_NAME}>")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read the file: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "the file is not UTF-8 text") from None
+    return parse_config(text, path)
