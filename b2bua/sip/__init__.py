@@ -5,7 +5,7 @@ from .errors import SIPParseError
 from .fields import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
 from .headers import Headers, canonical_name, header_key
 from .message import Message, Request, Response, reason_phrase, response_for
-from .parser import DEFAULT_LIMITS, Limits, StreamFramer, parse_message
+from .parser import DEFAULT_LIMITS, Limits, StreamFramer, parse_message, salvage_request
 from .uri import URI, parse_uri
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "parse_via",
     "reason_phrase",
     "response_for",
+    "salvage_request",
 ]

@@ -351,6 +351,13 @@ class Response(Message):
         return f"<Response {self.status} {self.reason}>"
 
 
+def _lacks_tag(request: Request) -> bool:
+    try:
+        return request.to_tag is None
+    except SIPParseError:
+        return False
+
+
 def response_for(
     request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None
 ) -> Response:
@@ -365,7 +372,7 @@ def response_for(
         if key in ("via", "from", "call-id", "cseq"):
             headers._entries.append((key, name, value, raw))
         elif key == "to":
-            if to_tag is not None and request.to_tag is None:
+            if to_tag is not None and _lacks_tag(request):
                 value = value + b";tag=" + to_tag.encode("ascii")
                 raw = None
             headers._entries.append((key, name, value, raw))

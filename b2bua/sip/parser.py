@@ -278,3 +278,35 @@ class StreamFramer:
             buf = buf[total:]
         self._buffer = buf
         return out
+
+
+def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None:
+    """Best effort: the request in ``data`` that parse_message refused, to answer it.
+
+    A UAS answers a malformed request with an error (RFC 3261 8.2) when it can
+    build a response: that needs a request line and Via, From, To, Call-ID and
+    CSeq lines to copy.  Returns None when even that much is missing (the bytes
+    are then dropped).  Never raises.
+    """
+    try:
+        lim = DEFAULT_LIMITS if limits is None else limits
+        data = data.lstrip(b"\r\n")[: lim.max_message_size]
+        end = data.find(b"\r\n\r\n")
+        head = data[:end] if end >= 0 else data
+        start, sep, rest = head.partition(b"\r\n")
+        parts = start.split(b" ")
+        if not sep or len(parts) < 3 or parts[0].startswith(b"SIP/"):
+            return None
+        if _TOKEN_RE.fullmatch(parts[0]) is None:
+            return None
+        loose = Limits(
+            lim.max_message_size, lim.max_headers, lim.max_message_size, lim.max_body_size
+        )
+        msg = parse_head(b"X sip:x SIP/2.0\r\n" + rest, loose)
+        index = msg.headers._index()
+        if any(key not in index for key, _ in _ESSENTIAL):
+            return None
+        uri = b" ".join(parts[1:-1]).decode("utf-8", "replace")
+        return Request(parts[0].decode("ascii"), uri, msg.headers)
+    except SIPParseError:
+        return None
