@@ -1,0 +1,171 @@
+"""The UAS core: the transaction user that answers requests outside a call.
+
+It runs the RFC 3261 8.2 checks on every new request, answers OPTIONS itself,
+hands each method it has a handler for (INVITE goes to the bridge once one is
+registered) to that handler, and answers everything else: 405 with Allow for a
+method it knows but does not handle here, 501 for one it does not know.  It also
+answers malformed requests that the transport could not parse, when enough of
+them is readable to build a response.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from twisted.logger import Logger
+
+from ..sip import Origin, Request, Response, SIPParseError, response_for, salvage_request
+from .checks import check_request, error_response
+
+
+class ServerTransaction(Protocol):
+    """What the core needs of a server transaction: a way to answer."""
+
+    def respond(self, response: Response) -> None:
+        """Send a response within the transaction."""
+
+
+#: A handler for one method: gets the server transaction and the request.
+RequestHandler = Callable[[ServerTransaction, Request], None]
+#: Sends a response outside any transaction (for requests we could not parse).
+StatelessSender = Callable[[Response, Origin], None]
+
+
+def new_tag() -> str:
+    """A fresh random tag (RFC 3261 19.3: at least 32 bits of randomness)."""
+    return secrets.token_hex(6)
+
+
+@dataclass(slots=True)
+class CoreSettings:
+    """What the core advertises and how it names itself."""
+
+    user_agent: str = "b2bua"
+    supported: frozenset[str] = frozenset()
+    accept: tuple[str, ...] = ("application/sdp",)
+    retry_after: int = 30
+
+
+@dataclass(slots=True)
+class CoreStats:
+    """Counters for monitoring."""
+
+    requests: int = 0
+    rejected: int = 0
+    malformed: int = 0
+    dropped: int = 0
+
+
+class UACore:
+    """The transaction user for requests that no dialog or call has claimed."""
+
+    _log = Logger(namespace="b2bua.core")
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        send_stateless: StatelessSender,
+        *,
+        tag_factory: Callable[[], str] = new_tag,
+    ) -> None:
+        self.settings = settings
+        self._send_stateless = send_stateless
+        self._new_tag = tag_factory
+        self._handlers: dict[str, RequestHandler] = {}
+        self.draining = False
+        self.stats = CoreStats()
+        self.allow: tuple[str, ...] = ()
+        self._update_allow()
+
+    def register(self, method: str, handler: RequestHandler) -> None:
+        """Send new requests of ``method`` to ``handler`` (after the checks)."""
+        self._handlers[method] = handler
+        self._update_allow()
+
+    def _update_allow(self) -> None:
+        self.allow = tuple(sorted({"OPTIONS", "ACK", "CANCEL", *self._handlers}))
+
+    def _decorate(self, response: Response) -> Response:
+        response.headers.add("Server", self.settings.user_agent)
+        return response
+
+    def options_response(self, request: Request) -> Response:
+        """200 OK to OPTIONS with Allow, Accept and Supported (RFC 3261 11.2)."""
+        resp = response_for(request, 200, to_tag=self._new_tag())
+        resp.headers.add("Allow", ", ".join(self.allow))
+        resp.headers.add("Accept", ", ".join(self.settings.accept))
+        resp.headers.add("Supported", ", ".join(sorted(self.settings.supported)))
+        return self._decorate(resp)
+
+    # -- the transaction user interface ------------------------------------------
+    def request_received(self, tx: ServerTransaction, request: Request) -> None:
+        """A new request (not a retransmission) arrived in a new server transaction."""
+        self.stats.requests += 1
+        method = request.method
+        if self.draining and method != "ACK" and not _in_dialog(request):
+            resp = response_for(request, 503, to_tag=self._new_tag())
+            resp.headers.add("Retry-After", str(self.settings.retry_after))
+            self.stats.rejected += 1
+            tx.respond(self._decorate(resp))
+            return
+        problem = check_request(request, self.settings.supported, to_tag=self._new_tag())
+        if problem is not None:
+            self.stats.rejected += 1
+            self._log.debug(
+                "{method} {call_id}: answered {status} {reason}",
+                method=method,
+                call_id=request.headers.get("Call-ID"),
+                status=problem.status,
+                reason=problem.reason,
+            )
+            if method != "ACK":
+                tx.respond(self._decorate(problem))
+            return
+        handler = self._handlers.get(method)
+        if handler is not None:
+            handler(tx, request)
+        elif method == "OPTIONS":
+            tx.respond(self.options_response(request))
+        elif method == "ACK":
+            pass  # an ACK nobody waits for is dropped (RFC 3261 17.2.1 / 13.3.2.5)
+        else:
+            resp = response_for(request, 405, to_tag=self._new_tag())
+            resp.headers.add("Allow", ", ".join(self.allow))
+            self.stats.rejected += 1
+            tx.respond(self._decorate(resp))
+
+    def parse_error(self, error: SIPParseError, data: bytes, origin: Origin) -> None:
+        """Bytes that did not parse: answer with the error's status when we can."""
+        self.stats.malformed += 1
+        request = salvage_request(data)
+        if request is None or request.method == "ACK":
+            self.stats.dropped += 1
+            self._log.info(
+                "Dropped {size} unparseable bytes from {peer}: {reason}",
+                size=len(data),
+                peer=str(origin.peer),
+                reason=error.reason,
+            )
+            return
+        resp = error_response(request, error.status, error.reason, to_tag=self._new_tag())
+        self._log.info(
+            "Answered malformed {method} from {peer} with {status}: {reason}",
+            method=request.method,
+            peer=str(origin.peer),
+            status=error.status,
+            reason=error.reason,
+        )
+        try:
+            self._send_stateless(self._decorate(resp), origin)
+        except SIPParseError:
+            self.stats.dropped += 1  # its Via is unusable: nowhere to send the answer
+
+
+def _in_dialog(request: Request) -> bool:
+    try:
+        return request.to_tag is not None
+    except SIPParseError:
+        return False
