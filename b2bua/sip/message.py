@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .errors import SIPParseError
@@ -54,30 +55,35 @@ def reason_phrase(status: int) -> str:
     return REASON_PHRASES.get(status) or REASON_PHRASES.get(status // 100 * 100, "Unknown")
 
 
-#: Headers that validate() decodes, with the decoder for each value.
-def _check_name_addrs(msg: Message, name: str) -> None:
-    for value in msg.headers.get_all(name):
-        parse_name_addr(value, name)
+def _name_addrs(value: str, name: str) -> None:
+    for part in split_outside_quotes(value, ","):
+        parse_name_addr(part, name)
 
 
-def _check_uint(maximum: int) -> Any:
-    def check(msg: Message, name: str) -> None:
-        for value in msg.headers.get_lines(name):
-            parse_uint(value, name, maximum)
+def _name_addr(value: str, name: str) -> None:
+    parse_name_addr(value, name)
+
+
+def _vias(value: str, name: str) -> None:
+    for part in split_outside_quotes(value, ","):
+        parse_via(part)
+
+
+def _uint(maximum: int) -> Callable[[str, str], None]:
+    def check(value: str, name: str) -> None:
+        parse_uint(value, name, maximum)
 
     return check
 
 
-def _check_tokens(msg: Message, name: str) -> None:
-    for value in msg.headers.get_all(name):
-        if not is_token(value):
-            raise SIPParseError(400, f"bad token {value[:40]!r} in {name}")
+def _tokens(value: str, name: str) -> None:
+    for part in value.split(","):
+        part = part.strip(" \t")
+        if part and not is_token(part):
+            raise SIPParseError(400, f"bad token {part[:40]!r} in {name}")
 
 
-def _check_content_type(msg: Message, name: str) -> None:
-    value = msg.headers.get(name)
-    if value is None:
-        return
+def _content_type(value: str, name: str) -> None:
     mtype, _, params = value.partition(";")
     top, slash, sub = mtype.strip(" \t").partition("/")
     if not slash or not is_token(top.strip(" \t")) or not is_token(sub.strip(" \t")):
@@ -86,34 +92,33 @@ def _check_content_type(msg: Message, name: str) -> None:
         parse_params(params, name)
 
 
-def _check_vias(msg: Message, name: str) -> None:
-    _ = msg.vias
-
-
-_VALIDATORS: dict[str, Any] = {
-    "via": _check_vias,
-    "from": _check_name_addrs,
-    "to": _check_name_addrs,
-    "contact": _check_name_addrs,
-    "route": _check_name_addrs,
-    "record-route": _check_name_addrs,
-    "reply-to": _check_name_addrs,
-    "refer-to": _check_name_addrs,
-    "referred-by": _check_name_addrs,
-    "p-asserted-identity": _check_name_addrs,
-    "path": _check_name_addrs,
-    "service-route": _check_name_addrs,
-    "max-forwards": _check_uint(255),
-    "content-length": _check_uint(2**31),
-    "min-expires": _check_uint(MAX_DELTA_SECONDS),
-    "rseq": _check_uint(MAX_DELTA_SECONDS),
-    "content-type": _check_content_type,
-    "require": _check_tokens,
-    "proxy-require": _check_tokens,
-    "supported": _check_tokens,
-    "unsupported": _check_tokens,
-    "allow": _check_tokens,
+#: How validate() checks each value of the headers this library knows.
+_VALUE_CHECKS: dict[str, Callable[[str, str], None]] = {
+    "via": _vias,
+    "from": _name_addr,
+    "to": _name_addr,
+    "reply-to": _name_addr,
+    "refer-to": _name_addr,
+    "referred-by": _name_addr,
+    "contact": _name_addrs,
+    "route": _name_addrs,
+    "record-route": _name_addrs,
+    "p-asserted-identity": _name_addrs,
+    "path": _name_addrs,
+    "service-route": _name_addrs,
+    "max-forwards": _uint(255),
+    "content-length": _uint(2**31),
+    "min-expires": _uint(MAX_DELTA_SECONDS),
+    "rseq": _uint(MAX_DELTA_SECONDS),
+    "content-type": _content_type,
+    "require": _tokens,
+    "proxy-require": _tokens,
+    "supported": _tokens,
+    "unsupported": _tokens,
+    "allow": _tokens,
 }
+#: Headers that may appear at most once.
+_SINGLE = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "content-length"})
 
 
 def _tag_of(value: str, what: str) -> str | None:
@@ -130,6 +135,15 @@ def _tag_of(value: str, what: str) -> str | None:
     if tail[0] != ";":
         raise SIPParseError(400, f"junk after URI in {what}")
     return parse_params(tail[1:], what).get("tag")
+
+
+_ESSENTIAL = (
+    ("call-id", "Call-ID"),
+    ("cseq", "CSeq"),
+    ("from", "From"),
+    ("to", "To"),
+    ("via", "Via"),
+)
 
 
 class Message:
@@ -240,25 +254,25 @@ class Message:
 
     def validate(self) -> None:
         """Decode every header this library knows; raise SIPParseError on the first bad one."""
-        for name in ("Call-ID", "CSeq", "From", "To", "Via"):
-            if name not in self.headers:
+        index = self.headers._index()
+        for key, name in _ESSENTIAL:
+            if key not in index:
                 raise SIPParseError(400, f"missing {name} header")
-        _ = (self.call_id, self.cseq, self.top_via)
+        _ = (self.call_id, self.cseq, self.from_tag, self.to_tag)
         if isinstance(self, Request) and self.cseq.method != self.method:
             raise SIPParseError(400, "CSeq method does not match the request method")
         seen: set[str] = set()
-        for key, name, _value, _raw in self.headers._entries:
-            if not is_token(name):
-                raise SIPParseError(400, f"bad header name {name[:40]!r}")
-            if key in seen:
-                continue
-            seen.add(key)
-            check = _VALIDATORS.get(key)
+        checks = _VALUE_CHECKS
+        for key, name, value, _raw in self.headers._entries:
+            if key in _SINGLE:
+                if key in seen:
+                    raise SIPParseError(400, f"more than one {name} header")
+                seen.add(key)
+            check = checks.get(key)
             if check is not None:
-                check(self, name)
-        for key in ("from", "to", "call-id", "cseq", "max-forwards", "content-length"):
-            if self.headers.count(key) > 1:
-                raise SIPParseError(400, f"more than one {key} header")
+                check(decode(value), name)
+            elif not is_token(name):
+                raise SIPParseError(400, f"bad header name {name[:40]!r}")
 
 
 class Request(Message):
