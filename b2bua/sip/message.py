@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from .fields import (
     parse_uint,
     parse_via,
 )
-from .grammar import is_token, parse_params, split_outside_quotes
+from .grammar import is_token, parse_params, read_quoted, split_outside_quotes
 from .headers import Headers, decode
 from .uri import URI, parse_uri
 
@@ -121,15 +122,28 @@ _VALUE_CHECKS: dict[str, Callable[[str, str], None]] = {
 _SINGLE = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "content-length"})
 
 
+#: Call-ID = word [ "@" word ]; word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_"
+#: / "+" / "`" / "'" / "~" / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]"
+#: / "?" / "{" / "}")
+_WORD = r"""[A-Za-z0-9\-.!%*_+`'~()<>:\\"/\[\]?{}]+"""
+_CALL_ID_RE = re.compile(f"{_WORD}(?:@{_WORD})?")
+
+
 def _tag_of(value: str, what: str) -> str | None:
-    """The tag parameter of a From or To value, reading only the header parameters."""
+    """The tag parameter of a From or To value, reading only the header parameters.
+
+    The fast path reads only what follows ``<...>``; values with quotes or without
+    angle brackets are decoded in full, so a bad quote or addr-spec is an error
+    here as it is in the full parse.
+    """
+    if value.startswith('"'):
+        _, end = read_quoted(value, 0)  # raises on an unbalanced quote
+        value = value[end:]
+    lt = value.find("<")
     gt = value.rfind(">")
-    if gt >= 0:
-        tail = value[gt + 1 :]
-    else:
-        semi = value.find(";")
-        tail = value[semi:] if semi >= 0 else ""
-    tail = tail.strip(" \t")
+    if '"' in value or lt < 0 or gt < lt:
+        return parse_name_addr(value, what).tag
+    tail = value[gt + 1 :].strip(" \t")
     if not tail:
         return None
     if tail[0] != ";":
@@ -178,8 +192,15 @@ class Message:
 
     @property
     def call_id(self) -> str:
-        """The Call-ID."""
-        return self._view("call-id", lambda: self._required("Call-ID").strip(" \t"))  # type: ignore[no-any-return]
+        """The Call-ID (``word ["@" word]``, RFC 3261 25.1)."""
+
+        def build() -> str:
+            value = self._required("Call-ID").strip(" \t")
+            if _CALL_ID_RE.fullmatch(value) is None:
+                raise SIPParseError(400, "malformed Call-ID")
+            return value
+
+        return self._view("call-id", build)  # type: ignore[no-any-return]
 
     @property
     def cseq(self) -> CSeq:
@@ -189,23 +210,25 @@ class Message:
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first."""
-        return self._view(  # type: ignore[no-any-return]
-            "vias", lambda: [parse_via(v) for v in self.headers.get_all("Via")]
-        )
+
+        def build() -> list[Via]:
+            out: list[Via] = []
+            for key, _name, value, _raw in self.headers._entries:
+                if key == "via":
+                    text = decode(value)
+                    parts = text.split(",") if '"' not in text else split_outside_quotes(text, ",")
+                    out.extend(parse_via(part) for part in parts)
+            return out
+
+        return self._view("vias", build)  # type: ignore[no-any-return]
 
     @property
     def top_via(self) -> Via:
         """The topmost Via value."""
-
-        def build() -> Via:
-            raw = self.headers.raw("Via")
-            if raw is None:
-                raise SIPParseError(400, "missing Via header")
-            text = decode(raw)
-            first = text.split(",", 1)[0] if '"' not in text else split_outside_quotes(text, ",")[0]
-            return parse_via(first)
-
-        return self._view("top-via", build)  # type: ignore[no-any-return]
+        vias = self.vias
+        if not vias:
+            raise SIPParseError(400, "missing Via header")
+        return vias[0]
 
     @property
     def branch(self) -> str | None:

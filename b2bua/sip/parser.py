@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import SIPParseError
 from .headers import COMPACT_FORMS, Entry, Headers
-from .message import Request, Response
+from .message import _SINGLE, Request, Response
 
 _TOKEN_RE = re.compile(rb"[A-Za-z0-9.!%*_+`'~-]+")
 _SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -142,6 +142,8 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
         name, key = known
         if key not in first:
             first[key] = len(entries)
+        elif key in _SINGLE:
+            raise SIPParseError(400, f"more than one {name} header")
         entries.append((key, name, line[colon + 1 :].strip(b" \t"), raw))
     msg.headers = Headers._from_entries(entries, first)
     return msg
@@ -174,8 +176,7 @@ def _check_essentials(msg: Request | Response) -> None:
     cseq = msg.cseq
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SIPParseError(400, "CSeq method does not match the request method")
-    if not msg.call_id:
-        raise SIPParseError(400, "empty Call-ID")
+    _ = (msg.call_id, msg.top_via, msg.from_tag, msg.to_tag)
 
 
 def parse_message(data: bytes, limits: Limits | None = None) -> Request | Response:
@@ -221,11 +222,12 @@ class StreamFramer:
     resynchronised and the connection should be closed.
     """
 
-    __slots__ = ("_buffer", "_limits", "keepalives_seen")
+    __slots__ = ("_buffer", "_crlf_run", "_limits", "keepalives_seen")
 
     def __init__(self, limits: Limits | None = None) -> None:
         self._limits = DEFAULT_LIMITS if limits is None else limits
         self._buffer = b""
+        self._crlf_run = 0
         self.keepalives_seen = 0
 
     @property
@@ -243,11 +245,14 @@ class StreamFramer:
             while buf.startswith(b"\r\n", skipped):
                 skipped += 2
             if skipped:
-                self.keepalives_seen += skipped // 4
+                self._crlf_run += skipped
+                self.keepalives_seen += self._crlf_run // 4
+                self._crlf_run %= 4
                 buf = buf[skipped:]
                 continue
             if buf == b"\r":
                 break
+            self._crlf_run = 0
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > lim.max_message_size:

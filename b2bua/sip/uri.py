@@ -103,14 +103,24 @@ def unescape(text: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+def _is_ipv6(text: str) -> bool:
+    """An IPv6 address; ``x:::a.b.c.d`` is tolerated as RFC 5118 4.10 asks."""
+    for candidate in (text, text.replace(":::", "::", 1) if ":::" in text and "." in text else ""):
+        if candidate:
+            try:
+                ipaddress.IPv6Address(candidate)
+                return True
+            except ValueError:
+                pass
+    return False
+
+
 def _check_host(host: str, what: str) -> None:
     if host.startswith("["):
         if not host.endswith("]"):
             raise SIPParseError(400, f"bad IPv6 reference in {what}")
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise SIPParseError(400, f"bad IPv6 reference in {what}") from None
+        if not _is_ipv6(host[1:-1]):
+            raise SIPParseError(400, f"bad IPv6 reference in {what}")
         return
     if _HOSTNAME_RE.fullmatch(host) is None:
         raise SIPParseError(400, f"bad host {host[:80]!r} in {what}")
@@ -228,8 +238,8 @@ class URI:
             return False
         if self.opaque is not None:
             return True
-        mine = {k: _norm_value(v) for k, v in self.params.items()}
-        theirs = {k: _norm_value(v) for k, v in other.params.items()}
+        mine = {_norm_name(k): _norm_value(v) for k, v in self.params.items()}
+        theirs = {_norm_name(k): _norm_value(v) for k, v in other.params.items()}
         strict = _STRICT_PARAMS if self.scheme != "tel" else ()
         for name in set(mine) | set(theirs):
             if name in mine and name in theirs:
@@ -240,6 +250,10 @@ class URI:
         my_h = {k.lower(): normalize_escapes(v) for k, v in self.headers.items()}
         their_h = {k.lower(): normalize_escapes(v) for k, v in other.headers.items()}
         return my_h == their_h
+
+
+def _norm_name(name: str) -> str:
+    return unescape(name).lower() if "%" in name else name
 
 
 def _norm_value(value: str | None) -> str | None:
