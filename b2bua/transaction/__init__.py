@@ -1,1 +1,125 @@
-"""RFC 3261 section 17 client and server transactions (pure, clock injected)."""
+"""RFC 3261 section 17 transactions, with RFC 6026's fixes: pure, clock injected, no I/O.
+
+Design notes
+============
+
+Sans-I/O, in the spirit of h11 and aioquic.  :class:`TransactionLayer` is built
+with three collaborators and never touches a socket or the reactor itself:
+
+- ``clock``: any :class:`Clock` (``callLater(delay, f, *args)`` returning a handle
+  with ``cancel()``/``active()``, and ``seconds()``): the Twisted reactor in
+  production, ``twisted.internet.task.Clock`` in tests;
+- ``transport``: a :class:`Transport` with ``send_request(request, destination:
+  Address)`` and ``send_response(response, origin: Origin)``; it routes responses
+  from the Origin and the top Via (RFC 3261 18.2.2) and reports failures back
+  with ``layer.transport_error(message, destination, reason)``, the signature of
+  ``b2bua.transport.contract.Receiver`` (requests are matched by branch and
+  method, responses by their server transaction key);
+- ``tu``: a :class:`TransactionUser` for the server side and what matches no
+  transaction.  Each client transaction has its own
+  :class:`ClientTransactionUser`, given to ``layer.send_request``.
+
+The transport feeds every parsed message to ``layer.message_received(message,
+origin)``.
+
+State machines.  RFC 3261 figures 5 to 8 as amended by RFC 6026: the INVITE
+server transaction enters *Accepted* on a 2xx (absorbs INVITE retransmissions,
+passes matching ACKs to the TU, ends on Timer L = 64*T1) and the INVITE client
+transaction enters *Accepted* on a 2xx (passes every further 2xx to the TU, ends
+on Timer M = 64*T1).  So 2xx retransmission and the ACK for 2xx belong to the
+TU (the dialog layer), as RFC 6026 intends; the layer builds and sends only the
+ACK for non-2xx finals.  Retransmission timers (A, E, G) run over unreliable
+transports only; D, I, J, K are zero over reliable ones (:mod:`.timers`).
+
+Matching (:mod:`.matching`).  One dict lookup per message.  Client side:
+``(branch, CSeq method)``.  Server side: ``(branch, sent-by, method)`` with ACK
+counted as INVITE and CANCEL separate; RFC 2543 requests (no ``z9hG4bK``) use
+Request-URI, From tag, Call-ID, CSeq number and top Via, and the To tag is
+checked after the lookup.
+
+Choices where the RFC leaves room:
+
+- 100 Trying goes out at once, before the TU sees the INVITE (``TimerConfig.
+  trying_delay`` > 0 delays it, up to 200 ms, and the TU's first response cancels it).
+- Merged requests (8.2.2.2) are answered 482 by the layer in a server transaction
+  of its own (so retransmissions get the 482 again); the TU never sees them.
+- CANCEL (9.2) is answered by the layer: 200 if it matches an INVITE server
+  transaction (the TU then gets ``cancel_received`` if no final was sent yet),
+  else 481.  Only INVITE transactions are looked up: a CANCEL for a non-INVITE
+  request, useless anyway, is answered 481.
+- Timeouts (Timer B, F) and transport errors reach the client TU as a
+  :class:`SynthesizedResponse` (408 or 503, RFC 3261 8.1.3.1) through
+  ``response_received``, with ``.failure`` (a :class:`TransactionFailure` whose
+  ``kind`` is TIMEOUT or TRANSPORT) so failover logic can tell them apart;
+  ``tx.failure`` is set as well.  Server-side failures (Timer H, transport errors)
+  reach ``tu.server_transaction_failed(tx, failure)``.
+- ``tx.cancel()`` holds the CANCEL until a provisional arrives (9.1), then runs it
+  in its own non-INVITE client transaction; 64*T1 after the CANCEL without a final
+  response, the INVITE ends with a synthesized 408.
+- Transport errors are delivered through ``clock.callLater(0)``, so a TU never
+  hears of a failure from inside the call that caused it.
+- A client TU may also define ``transaction_terminated(tx)``: it is called once
+  when the transaction ends (after any final response was passed up), e.g. so
+  the dialog layer ends early dialogs when Timer M closes an INVITE's Accepted state.
+- Every callback to a TU comes after the transaction updated its state, so TUs
+  may call back into the layer.  Exceptions from a TU propagate; if
+  ``request_received`` raises before a final response, the layer answers 500.
+
+Not handled here: an INVITE client transaction in Proceeding waits for its final
+response for as long as the TU lets it (Timer C and INVITE expiry are the TU's,
+and end with ``tx.cancel()``); a server transaction lives until its TU responds.
+
+Performance.  ``__slots__`` everywhere, tuple keys, no logging above debug and
+none on the normal path.  A terminated transaction has no timer scheduled, is in
+no map, and holds no reference to its user, so it leaves no cycle behind.
+"""
+
+from .base import NULL_USER, NullUser, TransactionState
+from .client import (
+    ClientTransaction,
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+    build_ack,
+    build_cancel,
+)
+from .clock import Clock, DelayedCall
+from .failures import FailureKind, SynthesizedResponse, TransactionFailure, TransactionStateError
+from .interfaces import ClientTransactionUser, TransactionUser, Transport
+from .layer import TransactionLayer
+from .matching import MAGIC_COOKIE, new_branch, new_tag
+from .server import InviteServerTransaction, NonInviteServerTransaction, ServerTransaction
+from .timers import TimerConfig, TransportTimers
+
+__all__ = [
+    # the layer and its configuration
+    "TransactionLayer",
+    "TimerConfig",
+    "TransportTimers",
+    # what the layer is given
+    "Clock",
+    "DelayedCall",
+    "Transport",
+    "TransactionUser",
+    "ClientTransactionUser",
+    "NullUser",
+    "NULL_USER",
+    # transactions
+    "TransactionState",
+    "ClientTransaction",
+    "InviteClientTransaction",
+    "NonInviteClientTransaction",
+    "ServerTransaction",
+    "InviteServerTransaction",
+    "NonInviteServerTransaction",
+    # failures
+    "FailureKind",
+    "TransactionFailure",
+    "SynthesizedResponse",
+    "TransactionStateError",
+    # helpers
+    "MAGIC_COOKIE",
+    "build_ack",
+    "build_cancel",
+    "new_branch",
+    "new_tag",
+]

@@ -1,0 +1,165 @@
+"""What the four transaction state machines share: states, timers, termination."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..sip import Origin, Request, Response
+
+if TYPE_CHECKING:
+    from .client import ClientTransaction
+    from .clock import DelayedCall
+    from .failures import TransactionFailure
+    from .layer import TransactionLayer
+    from .server import ServerTransaction
+    from .timers import TransportTimers
+
+__all__ = ["NULL_USER", "NullUser", "Transaction", "TransactionState"]
+
+
+class TransactionState(enum.Enum):
+    """The states of RFC 3261 figures 5 to 8, with RFC 6026's Accepted."""
+
+    CALLING = "Calling"
+    TRYING = "Trying"
+    PROCEEDING = "Proceeding"
+    COMPLETED = "Completed"
+    CONFIRMED = "Confirmed"
+    ACCEPTED = "Accepted"
+    TERMINATED = "Terminated"
+
+
+TERMINATED = TransactionState.TERMINATED
+
+
+class Transaction:
+    """Base of client and server transactions: identity, state and the two timer slots.
+
+    A transaction holds at most two scheduled calls: a retransmission timer
+    (A, E or G, or the 100 Trying delay) and a timeout timer (B, D, F, H, I, J, K,
+    L, M).  Termination cancels both, removes the transaction from the layer's
+    maps and drops the reference to its user, so no cycle outlives it.
+    """
+
+    __slots__ = (
+        "_interval",
+        "_key",
+        "_layer",
+        "_timer_r",
+        "_timer_t",
+        "_timers",
+        "branch",
+        "method",
+        "request",
+        "state",
+    )
+
+    state: TransactionState
+    request: Request
+    method: str
+    branch: str
+
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        request: Request,
+        branch: str,
+        key: tuple[object, ...],
+        timers: TransportTimers,
+        state: TransactionState,
+    ) -> None:
+        self.state = state
+        self.request = request
+        self.method = request.method
+        self.branch = branch
+        self._key = key
+        self._layer = layer
+        self._timers = timers
+        self._timer_r: DelayedCall | None = None
+        self._timer_t: DelayedCall | None = None
+        self._interval = 0.0
+
+    @property
+    def reliable(self) -> bool:
+        """True when the transaction runs over a reliable transport (no retransmissions)."""
+        return self._timers.reliable
+
+    @property
+    def terminated(self) -> bool:
+        """True once the transaction reached the Terminated state (it is then forgotten)."""
+        return self.state is TERMINATED
+
+    # -- timers ----------------------------------------------------------------
+    def _start_retransmit(self, interval: float, callback: Callable[[], None]) -> None:
+        self._interval = interval
+        self._timer_r = self._layer._clock.callLater(interval, callback)
+
+    def _start_timeout(self, delay: float, callback: Callable[[], None]) -> None:
+        timer = self._timer_t
+        if timer is not None:
+            timer.cancel()
+        self._timer_t = self._layer._clock.callLater(delay, callback)
+
+    def _cancel_retransmit(self) -> None:
+        timer = self._timer_r
+        if timer is not None:
+            self._timer_r = None
+            timer.cancel()
+
+    def _cancel_timers(self) -> None:
+        timer = self._timer_r
+        if timer is not None:
+            self._timer_r = None
+            timer.cancel()
+        timer = self._timer_t
+        if timer is not None:
+            self._timer_t = None
+            timer.cancel()
+
+    # -- termination -----------------------------------------------------------
+    def _terminate(self) -> None:
+        """Enter Terminated: cancel timers, leave the layer's maps, break references."""
+        if self.state is TERMINATED:
+            return
+        self.state = TERMINATED
+        self._cancel_timers()
+        self._unregister()
+
+    def _unregister(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method} {self.branch} {self.state.value}>"
+
+
+class NullUser:
+    """A TU that ignores everything: the user of transactions the layer runs on its own
+    (CANCEL client transactions, CANCEL/482 server transactions) and of terminated ones.
+    """
+
+    __slots__ = ()
+
+    def response_received(self, tx: ClientTransaction, response: Response, /) -> None:
+        """Ignored."""
+
+    def request_received(self, tx: ServerTransaction, request: Request, /) -> None:
+        """Ignored."""
+
+    def ack_received(self, request: Request, origin: Origin, /) -> None:
+        """Ignored."""
+
+    def cancel_received(self, tx: ServerTransaction, cancel: Request, /) -> None:
+        """Ignored."""
+
+    def stray_response_received(self, response: Response, /) -> None:
+        """Ignored."""
+
+    def server_transaction_failed(
+        self, tx: ServerTransaction, failure: TransactionFailure, /
+    ) -> None:
+        """Ignored."""
+
+
+NULL_USER = NullUser()

@@ -1,0 +1,114 @@
+"""Transaction identifiers: matching keys (RFC 3261 17.1.3, 17.2.3, 8.2.2.2), branches, tags.
+
+Keys are plain tuples so matching is one dict lookup:
+
+- client transactions: ``(branch, method)``, the method being the CSeq method of
+  a response (17.1.3); the branch is always ours and carries the magic cookie;
+- server transactions, requests with an RFC 3261 branch:
+  ``(branch, sent-by host, sent-by port, method)`` with ACK counted as INVITE, so an
+  ACK finds its INVITE transaction and a CANCEL gets its own (17.2.3);
+- server transactions, RFC 2543 requests (branch without ``z9hG4bK``):
+  ``(Call-ID, From tag, CSeq number, top Via, Request-URI, method)``; the To tag,
+  also part of the rule, is checked after the lookup because an ACK carries the
+  response's To tag rather than the INVITE's;
+- merged requests (8.2.2.2): ``(Call-ID, From tag, CSeq number, CSeq method)``.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ..sip import Request, Response, Via
+
+__all__ = [
+    "MAGIC_COOKIE",
+    "ClientKey",
+    "MergeKey",
+    "ServerKey",
+    "client_key",
+    "has_magic_cookie",
+    "merge_key",
+    "new_branch",
+    "new_tag",
+    "server_key",
+    "server_key_for_response",
+    "via_key",
+]
+
+#: RFC 3261 8.1.1.7: branches of RFC 3261 implementations start with this.
+MAGIC_COOKIE = "z9hG4bK"
+
+ClientKey = tuple[str | None, str]
+ServerKey = tuple[object, ...]
+MergeKey = tuple[str, str | None, int, str]
+
+
+def has_magic_cookie(branch: str | None) -> bool:
+    """True for a branch built by RFC 3261 rules (unique per transaction)."""
+    return branch is not None and branch.startswith(MAGIC_COOKIE)
+
+
+def new_branch() -> str:
+    """A fresh branch: the magic cookie and 64 random bits (RFC 3261 8.1.1.7)."""
+    return MAGIC_COOKIE + secrets.token_hex(8)
+
+
+def new_tag() -> str:
+    """A fresh From/To tag with 48 random bits (RFC 3261 19.3 asks for at least 32)."""
+    return secrets.token_hex(6)
+
+
+def client_key(response: Response) -> ClientKey:
+    """The key of the client transaction a response belongs to (RFC 3261 17.1.3)."""
+    return (response.top_via.branch, response.cseq.method)
+
+
+def via_key(via: Via) -> tuple[object, ...]:
+    """A hashable form of a Via value under RFC 3261 20.42 equality.
+
+    Sent-protocol and sent-by equal, the same parameters with equal values; host
+    and parameter values compare case-insensitively.
+    """
+    params = frozenset(
+        (name, None if value is None else value.lower()) for name, value in via.params.items()
+    )
+    return (via.protocol.upper(), via.transport.upper(), via.host.lower(), via.port, params)
+
+
+def server_key(request: Request, method: str) -> tuple[ServerKey, bool]:
+    """The key of the server transaction ``request`` matches, counting it as ``method``.
+
+    Returns the key and whether it is an RFC 2543 key (which needs the To tag
+    checked after the lookup).  Raises SIPParseError if a header it reads is
+    malformed.
+    """
+    via = request.top_via
+    branch = via.branch
+    if branch is not None and branch.startswith(MAGIC_COOKIE):
+        return (branch, via.host.lower(), via.port, method), False
+    return (
+        request.call_id,
+        request.from_tag,
+        request.cseq.number,
+        via_key(via),
+        request.request_uri,
+        method,
+    ), True
+
+
+def server_key_for_response(response: Response) -> ServerKey | None:
+    """The key of the server transaction that sent ``response`` (RFC 3261 branches only).
+
+    An RFC 2543 key needs the Request-URI, which a response does not carry: None then.
+    """
+    via = response.top_via
+    branch = via.branch
+    if branch is None or not branch.startswith(MAGIC_COOKIE):
+        return None
+    return (branch, via.host.lower(), via.port, response.cseq.method)
+
+
+def merge_key(request: Request) -> MergeKey:
+    """What RFC 3261 8.2.2.2 compares to detect a merged request: From tag, Call-ID, CSeq."""
+    cseq = request.cseq
+    return (request.call_id, request.from_tag, cseq.number, cseq.method)
