@@ -1,0 +1,657 @@
+"""One SIP dialog (RFC 3261 section 12): identity, state, sequence numbers, route set, targets.
+
+A :class:`Dialog` is the state two user agents share for the life of a call leg:
+the dialog ID, the local and remote CSeq, the local and remote URIs, the route set
+and the remote target.  It builds in-dialog requests (12.2.1.1) and takes in
+requests and responses (12.2.1.2, 12.2.2, 13.2.2.4), but it never sends anything:
+the caller adds the top Via, sends the request to :func:`next_hop` through a
+transaction, and feeds back what comes in.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..sip import URI, Headers, NameAddr, Request, Response, parse_name_addr, response_for
+from .prack import rseq_of
+
+#: The largest CSeq number (RFC 3261 8.1.1.5: a 32-bit unsigned integer).
+MAX_CSEQ = 2**32 - 1
+#: Max-Forwards of every request the dialog builds (RFC 3261 8.1.1.6).
+MAX_FORWARDS = 70
+#: Requests that update the remote target (RFC 3261 12.2, RFC 3311 UPDATE,
+#: RFC 6665 SUBSCRIBE and NOTIFY, RFC 3515 REFER, which must carry one Contact).
+TARGET_REFRESH_METHODS = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
+#: Requests that never take a new CSeq number: ACK and CANCEL reuse the INVITE's.
+_NO_NEW_CSEQ = frozenset({"ACK", "CANCEL"})
+
+
+class DialogError(Exception):
+    """A request the dialog refuses to build: the RFC forbids it in the current state.
+
+    Raised for a request on a terminated dialog, a BYE from the callee on an early
+    dialog (RFC 3261 15), a re-INVITE while another INVITE is in progress (14.1)
+    and a CSeq that would pass 2**32-1.  It is a programming error in the caller.
+    """
+
+
+class DialogState(enum.Enum):
+    """The three states of RFC 3261 section 12: early, confirmed, terminated."""
+
+    EARLY = "early"
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+
+@dataclass(frozen=True, slots=True)
+class DialogId:
+    """The dialog ID (RFC 3261 12): Call-ID, local tag and remote tag, from our side.
+
+    The same dialog has mirrored IDs at the two ends; ours puts our own tag in
+    ``local_tag``.  A peer that sends no tag (RFC 2543) has the empty string as tag.
+    """
+
+    call_id: str
+    local_tag: str
+    remote_tag: str
+
+    @classmethod
+    def of_request(cls, request: Request) -> DialogId | None:
+        """The ID of the dialog an incoming request belongs to, None if To has no tag.
+
+        We are the request's recipient, so the local tag is the To tag and the
+        remote tag the From tag (12.2.2).
+        """
+        to_tag = request.to_tag
+        if to_tag is None:
+            return None
+        return cls(request.call_id, to_tag, request.from_tag or "")
+
+    @classmethod
+    def of_response(cls, response: Response) -> DialogId:
+        """The ID of the dialog an incoming response belongs to (we sent the request).
+
+        The local tag is the From tag and the remote tag the To tag (12.1.2).
+        """
+        return cls(response.call_id, response.from_tag or "", response.to_tag or "")
+
+
+def _without_tag(address: NameAddr) -> NameAddr:
+    return address.without_params("tag") if "tag" in address.params else address
+
+
+def _route_entry(value: str) -> NameAddr:
+    """One Record-Route value.  The grammar wants ``<URI>``; a bare ``sip:p1;lr`` seen
+    in the wild is read as the URI its sender meant (``lr`` a URI parameter)."""
+    if "<" not in value:
+        value = "<" + value.strip(" \t") + ">"
+    return parse_name_addr(value, "Record-Route")
+
+
+def _record_route(message: Request | Response) -> list[NameAddr]:
+    return [_route_entry(v) for v in message.headers.get_all("Record-Route")]
+
+
+def _contact_uri(message: Request | Response) -> URI | None:
+    """The URI of the first Contact, or None when there is none (or only ``*``)."""
+    for contact in message.contacts:
+        if not contact.is_star:
+            return contact.uri
+    return None
+
+
+def _first_contact(message: Request | Response) -> NameAddr | None:
+    for contact in message.contacts:
+        if not contact.is_star:
+            return contact
+    return None
+
+
+def _request_uri(uri: URI) -> URI:
+    """``uri`` made fit for a Request-URI: the ``method`` parameter and headers removed.
+
+    RFC 3261 19.1.1, table 1: neither is allowed in a Request-URI; 12.2.1.1 asks
+    for them to be stripped from a strict router's URI.
+    """
+    if "method" in uri.params:
+        uri = uri.without_params("method")
+    if uri.headers:
+        uri = uri.replace(headers={})
+    return uri
+
+
+class Dialog:
+    """The state of one dialog (RFC 3261 12.1) and the rules for using it.
+
+    Build one with :meth:`from_uas` or :meth:`from_uac`; the constructor takes
+    every piece of state for callers that restore or synthesise a dialog.
+
+    Attributes, all public (the RFC's names):
+
+    - ``id``: the :class:`DialogId`.  ``uac``: True when we sent the request that
+      created the dialog (we own the Call-ID; this decides route set recomputation,
+      who may BYE an early dialog and the glare timer of 14.1).
+    - ``state``: a :class:`DialogState`.
+    - ``local_cseq``: the last CSeq number we used (None until the UAS sends its
+      first request); ``remote_cseq``: the highest number received (None until the
+      peer sends a request in the dialog, always for a new UAC dialog).
+    - ``local_uri`` / ``remote_uri``: From and To of our requests, without tag.
+    - ``local_target``: our Contact, sent in target refresh requests.
+    - ``remote_target``: the peer's Contact URI, the Request-URI of our requests.
+    - ``route_set``: the Route values of our requests, as :class:`NameAddr`.
+    - ``secure``: the ``sips`` flag of 12.1.1/12.1.2.
+    """
+
+    __slots__ = (
+        "_invite_in",
+        "_invite_out",
+        "_rseq",
+        "_update_in",
+        "id",
+        "last_invite_cseq",
+        "local_cseq",
+        "local_target",
+        "local_uri",
+        "remote_cseq",
+        "remote_target",
+        "remote_uri",
+        "route_set",
+        "secure",
+        "state",
+        "uac",
+    )
+
+    def __init__(
+        self,
+        dialog_id: DialogId,
+        *,
+        uac: bool,
+        state: DialogState,
+        local_uri: NameAddr,
+        remote_uri: NameAddr,
+        remote_target: URI,
+        local_target: NameAddr | None = None,
+        route_set: Iterable[NameAddr] = (),
+        local_cseq: int | None = None,
+        remote_cseq: int | None = None,
+        secure: bool = False,
+    ) -> None:
+        self.id = dialog_id
+        self.uac = uac
+        self.state = state
+        self.local_uri = _without_tag(local_uri)
+        self.remote_uri = _without_tag(remote_uri)
+        self.remote_target = remote_target
+        self.local_target = local_target
+        self.route_set: tuple[NameAddr, ...] = tuple(route_set)
+        self.local_cseq = local_cseq
+        self.remote_cseq = remote_cseq
+        self.secure = secure
+        #: CSeq number of the last INVITE we sent (the one an ACK for 2xx repeats).
+        self.last_invite_cseq: int | None = None
+        self._invite_out: int | None = None
+        self._invite_in: int | None = None
+        self._update_in: int | None = None
+        self._rseq: tuple[int, int] | None = None
+
+    # -- construction (12.1) ---------------------------------------------------
+    @classmethod
+    def from_uas(
+        cls,
+        request: Request,
+        response: Response,
+        *,
+        over_tls: bool = True,
+        local_cseq: int | None = None,
+    ) -> Dialog:
+        """The dialog a UAS creates by answering ``request`` with ``response`` (12.1.1).
+
+        ``response`` is the 101-199 or 2xx we send, carrying our To tag and our
+        Contact (the local target).  The route set is the request's Record-Route
+        in order; the remote target is its Contact (its From URI if it has none,
+        so a broken peer still gets a usable dialog); the remote CSeq is the
+        request's.  ``secure`` is set when the Request-URI is ``sips`` and
+        ``over_tls`` (the transport must use TLS for sips, hence the default).
+        ``local_cseq`` is left empty: the first request we send chooses 1 (8.1.1.5),
+        unless a value is given here.
+
+        Raises ``ValueError`` for a response that cannot create a dialog (100,
+        3xx-6xx, no To tag), ``SIPParseError`` for a malformed Record-Route or
+        Contact (call ``request.validate()`` first to answer 400 instead).
+        """
+        _check_creating(response)
+        to_tag = response.to_tag
+        if to_tag is None:
+            raise ValueError("a UAS response creating a dialog needs a To tag")
+        confirmed = response.status >= 200
+        remote_target = _contact_uri(request) or request.from_.uri
+        dialog = cls(
+            DialogId(request.call_id, to_tag, request.from_tag or ""),
+            uac=False,
+            state=DialogState.CONFIRMED if confirmed else DialogState.EARLY,
+            local_uri=request.to,
+            remote_uri=request.from_,
+            remote_target=remote_target,
+            local_target=_first_contact(response),
+            route_set=_record_route(request),
+            local_cseq=local_cseq,
+            remote_cseq=request.cseq.number,
+            secure=over_tls and request.request_uri.scheme == "sips",
+        )
+        if request.method == "INVITE" and not confirmed:
+            dialog._invite_in = request.cseq.number
+        return dialog
+
+    @classmethod
+    def from_uac(cls, request: Request, response: Response, *, over_tls: bool = True) -> Dialog:
+        """The dialog a UAC creates on receiving ``response`` to ``request`` (12.1.2).
+
+        A 101-199 with a To tag makes an early dialog, a 2xx a confirmed one.  The
+        route set is the response's Record-Route in reverse order; the remote
+        target its Contact (the Request-URI when a sloppy 1xx has none; a later
+        response's Contact replaces it); the local CSeq is the request's, the
+        remote CSeq stays empty; our Contact in the request is the local target.
+        A 2xx without To tag (RFC 2543 peer) gives the empty remote tag.
+
+        Raises ``ValueError`` for a response that cannot create a dialog (100,
+        3xx-6xx, a provisional response without To tag), ``SIPParseError`` for a
+        malformed Record-Route or Contact.
+        """
+        _check_creating(response)
+        to_tag = response.to_tag
+        confirmed = response.status >= 200
+        if to_tag is None and not confirmed:
+            raise ValueError("a provisional response without To tag creates no dialog")
+        route_set = _record_route(response)
+        route_set.reverse()
+        dialog = cls(
+            DialogId(request.call_id, request.from_tag or "", to_tag or ""),
+            uac=True,
+            state=DialogState.CONFIRMED if confirmed else DialogState.EARLY,
+            local_uri=request.from_,
+            remote_uri=request.to,
+            remote_target=_contact_uri(response) or request.request_uri,
+            local_target=_first_contact(request),
+            route_set=route_set,
+            local_cseq=request.cseq.number,
+            secure=over_tls and request.request_uri.scheme == "sips",
+        )
+        if request.method == "INVITE":
+            dialog.last_invite_cseq = request.cseq.number
+            if not confirmed:
+                dialog._invite_out = request.cseq.number
+        return dialog
+
+    # -- state ------------------------------------------------------------------
+    @property
+    def is_early(self) -> bool:
+        """True in the early state."""
+        return self.state is DialogState.EARLY
+
+    @property
+    def is_confirmed(self) -> bool:
+        """True in the confirmed state."""
+        return self.state is DialogState.CONFIRMED
+
+    @property
+    def is_terminated(self) -> bool:
+        """True once terminated: the table drops it, new requests get 481."""
+        return self.state is DialogState.TERMINATED
+
+    @property
+    def invite_in_progress(self) -> bool:
+        """True while an INVITE transaction runs in either direction (RFC 3261 14.1)."""
+        return self._invite_out is not None or self._invite_in is not None
+
+    @property
+    def outgoing_invite(self) -> int | None:
+        """CSeq number of our INVITE awaiting a final response, or None."""
+        return self._invite_out
+
+    @property
+    def incoming_invite(self) -> int | None:
+        """CSeq number of the peer's INVITE we have not answered finally, or None."""
+        return self._invite_in
+
+    @property
+    def incoming_update(self) -> int | None:
+        """CSeq number of the peer's UPDATE we have not answered finally (RFC 3311 5.2)."""
+        return self._update_in
+
+    def terminate(self) -> None:
+        """Move to the terminated state (after a BYE, a final non-2xx, a 481, a timeout).
+
+        The caller decides when: RFC 3261 15 ends the session as soon as a BYE is
+        sent or received, but a BYE challenged with 401/407 must be re-sent with a
+        new CSeq, so building a BYE does not terminate the dialog by itself.
+        """
+        self.state = DialogState.TERMINATED
+        self._invite_out = self._invite_in = self._update_in = None
+
+    # -- requests we send (12.2.1.1) --------------------------------------------
+    def create_request(
+        self,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        contact: NameAddr | None = None,
+    ) -> Request:
+        """A new request within the dialog, per RFC 3261 12.2.1.1, without Via.
+
+        To is the remote URI with the remote tag, From the local URI with the
+        local tag, Call-ID the dialog's, CSeq the local number plus one (chosen as
+        1 when still empty).  Request-URI and Route follow the route set (loose
+        routing when its first URI has ``lr``, strict routing otherwise, see
+        :meth:`target_and_route`).  Max-Forwards is 70.  Target refresh requests
+        (INVITE, UPDATE, SUBSCRIBE, NOTIFY, REFER) carry Contact: ``contact`` when
+        given (it becomes the local target), else the local target.  ``headers``
+        are added as given, then Content-Type (required with a body, RFC 3261 7.4.1).
+
+        The caller adds the top Via (with a new branch) and sends the request to
+        :func:`next_hop` through a new client transaction.  ACK and CANCEL are not
+        built here: see :meth:`create_ack`; CANCEL copies the INVITE (9.1).
+
+        Raises :class:`DialogError` when the RFC forbids the request now, and
+        ``ValueError`` for ACK, CANCEL or a body without ``content_type``.
+        """
+        if method in _NO_NEW_CSEQ:
+            raise ValueError(
+                f"{method} reuses the INVITE's CSeq: see create_ack, or copy the INVITE"
+            )
+        if self.state is DialogState.TERMINATED:
+            raise DialogError(f"cannot send {method} on a terminated dialog")
+        if method == "BYE" and self.state is DialogState.EARLY and not self.uac:
+            raise DialogError("the callee must not send BYE on an early dialog (RFC 3261 15)")
+        if method == "INVITE" and self.invite_in_progress:
+            raise DialogError("an INVITE transaction is already in progress (RFC 3261 14.1)")
+        number = 1 if self.local_cseq is None else self.local_cseq + 1
+        if number > MAX_CSEQ:
+            raise DialogError("local CSeq exhausted (2**32-1)")
+        if contact is not None:
+            self.local_target = contact
+        request = self._build(method, number, method, body, content_type, headers)
+        self.local_cseq = number
+        if method == "INVITE":
+            self._invite_out = self.last_invite_cseq = number
+        return request
+
+    def create_ack(
+        self,
+        invite_cseq: int | None = None,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> Request:
+        """The ACK for a 2xx to our INVITE (RFC 3261 13.2.2.4), without Via.
+
+        Built like any request in the dialog (Request-URI and Route from the route
+        set) except CSeq: the INVITE's number (``invite_cseq``, default the last
+        INVITE we sent) with method ACK; the local CSeq is not incremented.  The
+        ACK for 2xx is a transaction of its own: the caller gives it a new branch,
+        sends it straight to :func:`next_hop`, and keeps it (see ``AckCache``) to
+        send again when the 2xx is retransmitted.  ``body`` carries the answer
+        when the 2xx held the offer (late offer).  Pass the INVITE's Authorization
+        and Proxy-Authorization in ``headers`` (13.2.2.4: same credentials).
+        Allowed in any state: a 2xx must be ACKed even on a dialog being torn down.
+        """
+        number = self.last_invite_cseq if invite_cseq is None else invite_cseq
+        if number is None:
+            raise ValueError("no INVITE sent on this dialog: give invite_cseq")
+        return self._build("ACK", number, "ACK", body, content_type, headers)
+
+    def target_and_route(self) -> tuple[URI, list[str]]:
+        """The Request-URI and Route values of our next request (RFC 3261 12.2.1.1).
+
+        - empty route set: the remote target, no Route;
+        - first route has ``lr`` (loose router): the remote target, Route = the
+          route set in order with all parameters;
+        - first route lacks ``lr`` (strict router, RFC 2543): the first route's
+          URI (headers and ``method`` stripped), Route = the rest of the route set
+          followed by the remote target as the last value.
+        """
+        target = _request_uri(self.remote_target)
+        routes = self.route_set
+        if not routes:
+            return target, []
+        if "lr" in routes[0].uri.params:
+            return target, [str(r) for r in routes]
+        rest = [str(r) for r in routes[1:]]
+        rest.append(f"<{self.remote_target}>")
+        return _request_uri(routes[0].uri), rest
+
+    def _build(
+        self,
+        method: str,
+        number: int,
+        cseq_method: str,
+        body: bytes,
+        content_type: str | None,
+        extra: Iterable[tuple[str, str]],
+    ) -> Request:
+        if body and content_type is None:
+            raise ValueError("a request with a body needs a Content-Type (RFC 3261 7.4.1)")
+        uri, routes = self.target_and_route()
+        headers = Headers()
+        if routes:
+            headers.add("Route", ", ".join(routes))
+        headers.add("Max-Forwards", str(MAX_FORWARDS))
+        headers.add("From", str(self.local_uri.with_params(tag=self.id.local_tag)))
+        remote = self.remote_uri
+        if self.id.remote_tag:
+            remote = remote.with_params(tag=self.id.remote_tag)
+        headers.add("To", str(remote))
+        headers.add("Call-ID", self.id.call_id)
+        headers.add("CSeq", f"{number} {cseq_method}")
+        if method in TARGET_REFRESH_METHODS and self.local_target is not None:
+            headers.add("Contact", str(self.local_target))
+        for name, value in extra:
+            headers.add(name, value)
+        if content_type is not None:
+            headers.add("Content-Type", content_type)
+        return Request(method, uri, headers, body)
+
+    # -- requests we receive (12.2.2) -------------------------------------------
+    def check_remote_cseq(self, request: Request) -> bool:
+        """False when ``request`` is out of order: the caller answers 500 (12.2.2).
+
+        Out of order means a CSeq number lower than the remote CSeq.  An equal
+        number is a retransmission, which the transaction layer absorbs before
+        it gets here.  ACK and CANCEL carry the INVITE's number and are always in
+        order (and are never answered with 500).
+        """
+        if request.method in _NO_NEW_CSEQ or self.remote_cseq is None:
+            return True
+        return request.cseq.number >= self.remote_cseq
+
+    def receive_request(self, request: Request) -> None:
+        """Take in a request of this dialog that passed :meth:`check_remote_cseq`.
+
+        Records its CSeq as the remote CSeq; for a target refresh request with a
+        Contact, replaces the remote target (12.2.2: "When a UAS receives a target
+        refresh request, it MUST replace the dialog's remote target URI with the
+        URI from the Contact header field in that request, if present"); notes a
+        re-INVITE or UPDATE in progress until :meth:`response_sent` sees its final
+        response (see ``conflict_response``).  ACK and CANCEL change nothing.
+        """
+        method = request.method
+        if method in _NO_NEW_CSEQ:
+            return
+        number = request.cseq.number
+        if self.remote_cseq is None or number > self.remote_cseq:
+            self.remote_cseq = number
+        if method in TARGET_REFRESH_METHODS:
+            target = _contact_uri(request)
+            if target is not None:
+                self.remote_target = target
+        if method == "INVITE":
+            self._invite_in = number
+        elif method == "UPDATE":
+            self._update_in = number
+
+    def response_sent(self, response: Response) -> None:
+        """Take in a response we send to a request of this dialog (UAS side).
+
+        A 2xx to the INVITE confirms an early dialog; a final non-2xx to the
+        INVITE that created an early dialog terminates it (RFC 3261 12.3); a final
+        response ends the INVITE or UPDATE in progress; a 2xx to a target refresh
+        with a Contact makes that Contact the local target.
+        """
+        status = response.status
+        if status < 200:
+            return
+        cseq = response.cseq
+        if cseq.method == "INVITE":
+            if self._invite_in == cseq.number:
+                self._invite_in = None
+            if self.state is DialogState.EARLY:
+                if status < 300:
+                    self.state = DialogState.CONFIRMED
+                else:
+                    self.terminate()
+        elif cseq.method == "UPDATE" and self._update_in == cseq.number:
+            self._update_in = None
+        if status < 300 and cseq.method in TARGET_REFRESH_METHODS:
+            contact = _first_contact(response)
+            if contact is not None:
+                self.local_target = contact
+
+    # -- responses we receive (12.2.1.2, 13.2.2.4) ------------------------------
+    def response_received(self, response: Response) -> None:
+        """Take in a response to a request we sent on this dialog (UAC side).
+
+        - a 2xx to a target refresh request replaces the remote target with its
+          Contact (12.2.1.2); in the early state so does a provisional response
+          to the INVITE with a Contact (the newest Contact of the callee);
+        - a 2xx to the INVITE confirms an early dialog, and a UAC then recomputes
+          the route set from the 2xx's Record-Route (13.2.2.4: "the route set for
+          the dialog MUST be recomputed based on the 2xx response");
+        - a final non-2xx to the INVITE of an early dialog terminates it (12.3);
+        - a 481 or 408 terminates the dialog (12.2.1.2: "the UAC SHOULD terminate
+          the dialog").
+        """
+        status = response.status
+        cseq = response.cseq
+        if status < 200:
+            if self.state is DialogState.EARLY and cseq.method == "INVITE" and status > 100:
+                target = _contact_uri(response)
+                if target is not None:
+                    self.remote_target = target
+            return
+        if cseq.method == "INVITE" and self._invite_out == cseq.number:
+            self._invite_out = None
+        if status in (481, 408):
+            self.terminate()
+            return
+        if status >= 300:
+            if cseq.method == "INVITE" and self.state is DialogState.EARLY:
+                self.terminate()
+            return
+        if cseq.method in TARGET_REFRESH_METHODS:
+            target = _contact_uri(response)
+            if target is not None:
+                self.remote_target = target
+        if cseq.method == "INVITE" and self.state is DialogState.EARLY:
+            self.state = DialogState.CONFIRMED
+            if self.uac:
+                routes = _record_route(response)
+                routes.reverse()
+                self.route_set = tuple(routes)
+
+    # -- RFC 3262 reliable provisional responses, UAC side ----------------------
+    def accept_rseq(self, response: Response) -> bool:
+        """Whether to process and PRACK a reliable provisional response (RFC 3262 4).
+
+        True for the first reliable provisional response to a request (its RSeq
+        starts the count) and for the next one in order (RSeq exactly one higher);
+        then the count moves on.  False for a retransmission or an out-of-order
+        response ("MUST NOT be acknowledged with a PRACK, and MUST NOT be processed
+        further"), and for a response that is not a reliable provisional response
+        (see ``is_reliable``; process those as usual, without PRACK).  The count
+        restarts for a response to another request (a re-INVITE: a new RSeq space).
+        """
+        rseq = rseq_of(response)
+        if rseq is None:
+            return False
+        number = response.cseq.number
+        last = self._rseq
+        if last is not None and last[0] == number and rseq != last[1] + 1:
+            return False
+        self._rseq = (number, rseq)
+        return True
+
+    def __repr__(self) -> str:
+        role = "UAC" if self.uac else "UAS"
+        tags = f"{self.id.local_tag}/{self.id.remote_tag}"
+        return f"<Dialog {role} {self.state.value} {self.id.call_id} {tags}>"
+
+
+def _check_creating(response: Response) -> None:
+    if not 101 <= response.status < 300:
+        raise ValueError(f"a {response.status} response creates no dialog (RFC 3261 12.1)")
+
+
+def dialog_response(
+    request: Request,
+    status: int,
+    *,
+    to_tag: str,
+    contact: NameAddr | str,
+    reason: str | None = None,
+) -> Response:
+    """A response of a UAS that creates (or confirms) a dialog, per RFC 3261 12.1.1.
+
+    ``response_for`` (Via, From, To, Call-ID, CSeq) plus our To tag, every
+    Record-Route value of the request in order ("the UAS MUST copy all
+    Record-Route header field values from the request into the response") and our
+    ``contact`` ("The UAS MUST add a Contact header field to the response").
+    Feed it to :meth:`Dialog.from_uas` to get the dialog.
+    """
+    response = response_for(request, status, reason, to_tag=to_tag)
+    for line in request.headers.get_lines("Record-Route"):
+        response.headers.add("Record-Route", line)
+    response.headers.add("Contact", str(contact))
+    return response
+
+
+def next_hop(dialog: Dialog) -> URI:
+    """Where to send the dialog's next request (RFC 3261 8.1.2 and 12.2.1.1).
+
+    The first URI of the route set when there is one (with a strict first hop it
+    is the Request-URI, with a loose one the top Route; either way the request goes
+    there), else the remote target.  The transport resolves it per RFC 3263.
+    """
+    if dialog.route_set:
+        return dialog.route_set[0].uri
+    return dialog.remote_target
+
+
+def credentials(request: Request) -> list[tuple[str, str]]:
+    """The Authorization and Proxy-Authorization lines of ``request``, in order.
+
+    An ACK for 2xx carries the INVITE's credentials (RFC 3261 13.2.2.4):
+    ``dialog.create_ack(headers=credentials(invite))``.
+    """
+    return [
+        (name, value)
+        for name, value in request.headers.items()
+        if name.lower() in ("authorization", "proxy-authorization")
+    ]
+
+
+__all__ = [
+    "MAX_CSEQ",
+    "MAX_FORWARDS",
+    "TARGET_REFRESH_METHODS",
+    "Dialog",
+    "DialogError",
+    "DialogId",
+    "DialogState",
+    "credentials",
+    "dialog_response",
+    "next_hop",
+]
