@@ -1,0 +1,729 @@
+"""The transport manager: listeners, the connection table, sending and receiving.
+
+:class:`TransportManager` implements the :class:`~b2bua.transport.contract.Transport`
+protocol for the transaction layer and calls a
+:class:`~b2bua.transport.contract.Receiver` with what arrives.  It is a Twisted
+``Service``: ``startService()`` binds the listeners, ``stopService()`` closes
+them and every connection and returns a Deferred.
+
+Connections (TCP and TLS) are indexed by the address they reach, whoever opened
+them: outbound ones by (destination, TLS server name), inbound ones by the
+peer's address, and all by their connection id (``Origin.connection``).  Each
+closes after ``idle_timeout`` seconds without traffic either way (CRLF
+keep-alives count as traffic).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from OpenSSL import SSL
+from service_identity import VerificationError
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from b2bua.sip import (
+    DEFAULT_LIMITS,
+    Address,
+    Limits,
+    Origin,
+    Request,
+    Response,
+    SIPParseError,
+    parse_message,
+)
+
+from .config import ListenerConfig, TLSConfig
+from .contract import Receiver
+from .protocols import (
+    MAX_UNCONFIRMED,
+    ConnState,
+    DelayedCall,
+    InboundFactory,
+    OutboundFactory,
+    Pending,
+    SIPDatagramProtocol,
+    SIPStreamProtocol,
+)
+from .routing import (
+    is_crlf_keepalive,
+    is_ip_literal,
+    is_ipv6,
+    needs_congestion_control,
+    normalize_ip,
+    response_destination,
+    stamp_received,
+    strip_brackets,
+    switch_to_stream,
+    tls_server_name,
+)
+from .stun import binding_response, is_stun
+from .tls import ClientTLS, server_options
+
+log = Logger()
+
+#: Seconds a TCP/TLS connection may stay without traffic before we close it.
+#: Ten minutes outlives INVITE transactions and typical registration refreshes
+#: behind NAT; UAs that must stay reachable send CRLF keep-alives (RFC 5626).
+DEFAULT_IDLE_TIMEOUT = 600.0
+#: Seconds allowed to connect and finish the TLS handshake.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Largest UDP payload read from a socket (bigger than any SIP limit, so oversized
+#: datagrams reach parse_message whole and get its 413).
+MAX_DATAGRAM = 65536
+
+_WILDCARDS = frozenset({"0.0.0.0", "::"})
+
+
+class _Reactor(Protocol):
+    """What the manager uses of the reactor (IReactorTime, UDP, TCP, SSL, resolve)."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, f: Any, *args: Any, **kw: Any) -> DelayedCall: ...
+
+    def listenUDP(
+        self, port: int, protocol: Any, interface: str = ..., maxPacketSize: int = ...
+    ) -> Any: ...
+
+    def listenTCP(
+        self, port: int, factory: Any, backlog: int = ..., interface: str = ...
+    ) -> Any: ...
+
+    def listenSSL(
+        self,
+        port: int,
+        factory: Any,
+        contextFactory: Any,
+        backlog: int = ...,
+        interface: str = ...,
+    ) -> Any: ...
+
+    def connectTCP(
+        self, host: str, port: int, factory: Any, timeout: float = ..., bindAddress: Any = ...
+    ) -> Any: ...
+
+    def connectSSL(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        contextFactory: Any,
+        timeout: float = ...,
+        bindAddress: Any = ...,
+    ) -> Any: ...
+
+    def resolve(self, name: str, timeout: Sequence[int] = ...) -> defer.Deferred[str]: ...
+
+
+@dataclass(slots=True)
+class _Listener:
+    """A listening socket: its config, Twisted port and addresses."""
+
+    config: ListenerConfig
+    family: int
+    port: Any = None
+    bound: Address | None = None
+    advertised: Address | None = None
+    tls_options: Any = None
+
+
+def primary_address(family: int = socket.AF_INET) -> str:
+    """The address this host uses to reach the Internet, or the loopback address.
+
+    Found by "connecting" a UDP socket (no packet is sent); used to advertise a
+    listener bound to a wildcard address that has no ``advertised_host``.
+    """
+    probe = ("192.0.2.1", 9) if family == socket.AF_INET else ("2001:db8::1", 9)
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(probe)
+            return str(sock.getsockname()[0])
+    except OSError:
+        return "127.0.0.1" if family == socket.AF_INET else "::1"
+
+
+def family_of(host: str) -> int:
+    """``AF_INET6`` for an IPv6 literal, else ``AF_INET`` (names resolve to IPv4)."""
+    return socket.AF_INET6 if is_ipv6(strip_brackets(host)) else socket.AF_INET
+
+
+def describe_failure(reason: Failure) -> str:
+    """A short human reason for a connection failure (TLS errors spelled out)."""
+    value = reason.value
+    if isinstance(value, VerificationError):
+        return f"TLS certificate verification failed: {value}"
+    if isinstance(value, SSL.Error):
+        errors = value.args[0] if value.args and isinstance(value.args[0], list) else []
+        texts = [str(e[2]) for e in errors if isinstance(e, tuple) and len(e) == 3]
+        return "TLS handshake failed: " + ("; ".join(texts) or str(value))
+    return str(reason.getErrorMessage())
+
+
+def _is_tls_failure(reason: Failure) -> bool:
+    return isinstance(reason.value, SSL.Error | VerificationError)
+
+
+class TransportManager(service.Service):
+    """UDP, TCP and TLS listeners and connections; implements ``Transport``.
+
+    :param reactor: provides IReactorTime, IReactorUDP, IReactorTCP, IReactorSSL
+        and IReactorPluggableNameResolver (``resolve``); tests pass a
+        ``MemoryReactorClock``.
+    :param receiver: gets messages, parse errors and asynchronous send failures.
+    :param listeners: the sockets to bind on ``startService()``.
+    :param limits: parser limits for every message received.
+    :param idle_timeout: seconds without traffic before a TCP/TLS connection is
+        closed (default 600).
+    :param connect_timeout: seconds allowed to connect and finish a TLS handshake.
+    :param path_mtu: the path MTU for the RFC 3261 18.1.1 UDP size rule
+        (``None``: unknown, requests over 1300 bytes switch to TCP).
+    :param udp_to_tcp: set False to never switch big UDP requests to TCP.
+    :param client_tls: trust root (``ca_bundle``, else the system store) and
+        optional client certificate for TLS connections we open; defaults to the
+        first TLS listener's settings.
+
+    TLS contexts and PEM files are loaded here, so a bad certificate or key
+    raises :class:`~b2bua.transport.config.TransportConfigError` at construction.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        receiver: Receiver,
+        listeners: Sequence[ListenerConfig] = (),
+        *,
+        limits: Limits | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        path_mtu: int | None = None,
+        udp_to_tcp: bool = True,
+        client_tls: TLSConfig | None = None,
+    ) -> None:
+        self._reactor = cast(_Reactor, reactor)
+        self._receiver = receiver
+        self.limits = DEFAULT_LIMITS if limits is None else limits
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.path_mtu = path_mtu
+        self.udp_to_tcp = udp_to_tcp
+        self._listeners: list[_Listener] = []
+        for config in listeners:
+            family = socket.AF_INET6 if config.is_ipv6 else socket.AF_INET
+            listener = _Listener(config, family)
+            if config.transport == "TLS":
+                assert config.tls is not None  # checked by ListenerConfig
+                what = f"TLS listener {config.host}:{config.port}"
+                listener.tls_options = server_options(config.tls, what)
+            self._listeners.append(listener)
+        if client_tls is None:
+            client_tls = next((ls.config.tls for ls in self._listeners if ls.config.tls), None)
+        self._client_tls = ClientTLS(client_tls)
+        self._udp_by_local: dict[Address, _Listener] = {}
+        self._connections: dict[int, SIPStreamProtocol] = {}
+        self._index: dict[tuple[Address, str | None], SIPStreamProtocol] = {}
+        self._ids = itertools.count(1)
+        self._later: set[DelayedCall] = set()
+
+    # -- service ---------------------------------------------------------------
+    def startService(self) -> None:
+        """Bind every listener (raises ``CannotListenError`` if a port is taken)."""
+        reactor = self._reactor
+        started: list[_Listener] = []
+        try:
+            for listener in self._listeners:
+                config = listener.config
+                if config.transport == "UDP":
+                    proto = SIPDatagramProtocol(self, listener)
+                    listener.port = reactor.listenUDP(
+                        config.port, proto, interface=config.host, maxPacketSize=MAX_DATAGRAM
+                    )
+                elif config.transport == "TCP":
+                    factory = InboundFactory(self, listener)
+                    listener.port = reactor.listenTCP(config.port, factory, interface=config.host)
+                else:
+                    factory = InboundFactory(self, listener)
+                    listener.port = reactor.listenSSL(
+                        config.port, factory, listener.tls_options, interface=config.host
+                    )
+                started.append(listener)
+                self._set_addresses(listener)
+        except BaseException:
+            for listener in started:
+                listener.port.stopListening()
+                listener.port = None
+            raise
+        service.Service.startService(self)  # type: ignore[no-untyped-call]
+
+    def _set_addresses(self, listener: _Listener) -> None:
+        config = listener.config
+        host_addr = listener.port.getHost()
+        bound = Address(config.transport, normalize_ip(host_addr.host), int(host_addr.port))
+        listener.bound = bound
+        host = config.advertised_host
+        if host is None:
+            host = primary_address(listener.family) if bound.host in _WILDCARDS else bound.host
+        listener.advertised = Address(config.transport, host, config.advertised_port or bound.port)
+        if config.transport == "UDP":
+            self._udp_by_local.setdefault(listener.advertised, listener)
+            self._udp_by_local.setdefault(bound, listener)
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Stop listening and close every connection.
+
+        Messages still queued on connections being opened are reported as
+        transport errors.  The Deferred fires once every socket is closed.
+        """
+        service.Service.stopService(self)  # type: ignore[no-untyped-call]
+        waits: list[defer.Deferred[Any]] = []
+        for listener in self._listeners:
+            if listener.port is not None:
+                waits.append(defer.maybeDeferred(listener.port.stopListening))
+                listener.port = None
+        self._udp_by_local.clear()
+        for conn in list(self._connections.values()):
+            waits.append(self._close(conn, "transport stopped", abort=False))
+        for call in self._later:
+            if call.active():
+                call.cancel()
+        self._later.clear()
+        return defer.gatherResults(waits).addCallback(lambda _: None)
+
+    # -- addresses ---------------------------------------------------------------
+    @property
+    def listening_addresses(self) -> list[Address]:
+        """Every bound listener's actual address (after ``startService``)."""
+        return [ls.bound for ls in self._listeners if ls.bound is not None and ls.port]
+
+    def local_address(self, transport: str, family: int = socket.AF_INET) -> Address:
+        """Our advertised address for ``transport`` and address family.
+
+        What the core puts in Via sent-by and Contact: the first listener of that
+        transport and family (``socket.AF_INET`` or ``socket.AF_INET6``), with its
+        ``advertised_host``/``advertised_port`` if configured.  Raises
+        ``LookupError`` when there is no such listener (or before startService).
+        """
+        transport = transport.upper()
+        for listener in self._listeners:
+            if (
+                listener.config.transport == transport
+                and listener.family == family
+                and listener.advertised is not None
+            ):
+                return listener.advertised
+        name = "IPv6" if family == socket.AF_INET6 else "IPv4"
+        raise LookupError(f"no {transport} listener for {name}")
+
+    def local_address_for(self, destination: Address) -> Address:
+        """``local_address`` for the transport and address family of ``destination``."""
+        return self.local_address(destination.transport, family_of(destination.host))
+
+    def _udp_listener(self, host: str, local: Address | None) -> _Listener | None:
+        family = family_of(host)
+        if local is not None:
+            listener = self._udp_by_local.get(local)
+            if listener is not None and listener.family == family and listener.port:
+                return listener
+        for listener in self._listeners:
+            if listener.config.transport == "UDP" and listener.family == family and listener.port:
+                return listener
+        return None
+
+    # -- sending -----------------------------------------------------------------
+    def prepare_request(self, request: Request, destination: Address) -> tuple[Address, bytes]:
+        """Apply the RFC 3261 18.1.1 size rule; return the destination and the bytes.
+
+        A UDP request within 200 bytes of the path MTU (over 1300 bytes when it is
+        unknown) goes over TCP instead: its top Via transport is rewritten to TCP
+        (and a sent-by naming our UDP listener becomes our TCP listener), and the
+        destination becomes TCP to the same host and port.  Idempotent.  The
+        caller may look at ``request.top_via.transport`` afterwards to know.
+        """
+        data = request.to_bytes()
+        if (
+            destination.transport != "UDP"
+            or not self.udp_to_tcp
+            or not needs_congestion_control(len(data), self.path_mtu)
+        ):
+            return destination, data
+        family = family_of(destination.host)
+        sent_by: tuple[Address, Address] | None = None
+        try:
+            sent_by = (self.local_address("UDP", family), self.local_address("TCP", family))
+        except LookupError:
+            pass
+        switch_to_stream(request, "TCP", sent_by)
+        return Address("TCP", destination.host, destination.port), request.to_bytes()
+
+    def send_request(
+        self, request: Request, destination: Address, *, server_name: str | None = None
+    ) -> None:
+        """Send a request (``Transport`` protocol).
+
+        The caller has set the top Via; over UDP a big request may be switched to
+        TCP and its Via transport rewritten (see :meth:`prepare_request`).  TCP and
+        TLS reuse an open connection to ``destination`` (one we opened, or one the
+        peer opened from exactly that address), else open one; messages wait
+        while it connects.  For TLS the server's certificate must match
+        ``server_name``, by default the host of the first Route (else the
+        Request-URI) per RFC 5922.  Failures are reported asynchronously to
+        ``receiver.transport_error(request, destination, reason)``.
+        """
+        try:
+            target, data = self.prepare_request(request, destination)
+            if target.transport == "TLS" and server_name is None:
+                server_name = tls_server_name(request)
+        except SIPParseError as error:
+            self._fail_later(request, destination, f"cannot send malformed request: {error}")
+            return
+        self._send(data, request, target, destination, server_name, None)
+
+    def send_response(self, response: Response, origin: Origin) -> None:
+        """Send a response per RFC 3261 18.2.2 and RFC 3581 (``Transport`` protocol).
+
+        Over the request's connection when it is still open; otherwise to
+        :func:`~b2bua.transport.routing.response_destination` (a new connection
+        for TCP/TLS, checking a TLS certificate against the Via sent-by host).
+        UDP responses leave from the listener the request arrived on
+        (``origin.local``).
+        """
+        data = response.to_bytes()
+        if origin.connection is not None:
+            conn = self._connections.get(origin.connection)
+            if conn is not None and conn.state is ConnState.READY:
+                assert conn.peer is not None
+                self._write(conn, (data, response, conn.peer))
+                return
+        try:
+            target = response_destination(response, origin)
+            server_name = strip_brackets(response.top_via.host)
+        except SIPParseError as error:
+            self._fail_later(response, origin.peer, f"cannot route response: {error}")
+            return
+        self._send(data, response, target, target, server_name, origin.local)
+
+    def _send(
+        self,
+        data: bytes,
+        message: Request | Response,
+        target: Address,
+        reported: Address,
+        server_name: str | None,
+        local: Address | None,
+    ) -> None:
+        transport = target.transport
+        if transport == "UDP":
+            self._send_udp(data, message, target, reported, local)
+        elif transport in ("TCP", "TLS"):
+            self._send_stream((data, message, reported), target, server_name)
+        else:
+            self._fail_later(message, reported, f"transport {transport} is not supported")
+
+    def _send_udp(
+        self,
+        data: bytes,
+        message: Request | Response,
+        target: Address,
+        reported: Address,
+        local: Address | None,
+        *,
+        later: bool = True,
+    ) -> None:
+        host = strip_brackets(target.host)
+        if not is_ip_literal(host):
+
+            def resolved(ip: str) -> None:
+                resolved_target = Address("UDP", ip, target.port)
+                self._send_udp(data, message, resolved_target, reported, local, later=False)
+
+            def failed(reason: Failure) -> None:
+                why = describe_failure(reason)
+                self._report(message, reported, f"cannot resolve {host}: {why}")
+
+            self._reactor.resolve(host).addCallbacks(resolved, failed)
+            return
+        fail = self._fail_later if later else self._report
+        listener = self._udp_listener(host, local)
+        if listener is None:
+            name = "IPv6" if is_ipv6(host) else "IPv4"
+            fail(message, reported, f"no UDP listener for {name}")
+            return
+        try:
+            listener.port.write(data, (normalize_ip(host), target.port))
+        except Exception as error:
+            fail(message, reported, f"UDP send to {target} failed: {error}")
+
+    def _send_stream(self, item: Pending, target: Address, server_name: str | None) -> None:
+        key_address = Address(target.transport, normalize_ip(target.host), target.port)
+        if target.transport == "TCP":
+            server_name = None
+        elif server_name is None:
+            server_name = strip_brackets(target.host)
+        conn = self._index.get((key_address, server_name))
+        if conn is None and server_name is not None:
+            conn = self._index.get((key_address, None))  # a connection the peer opened
+        if conn is None:
+            conn = self._open(key_address, server_name, item)
+            if conn is None:
+                return
+        if conn.state is ConnState.READY:
+            self._write(conn, item)
+        else:
+            conn.queue.append(item)
+
+    def _write(self, conn: SIPStreamProtocol, item: Pending) -> None:
+        conn.stream.write(item[0])
+        if conn.unconfirmed is not None and len(conn.unconfirmed) < MAX_UNCONFIRMED:
+            conn.unconfirmed.append(item)
+        self._touch(conn)
+
+    def _open(
+        self, target: Address, server_name: str | None, item: Pending
+    ) -> SIPStreamProtocol | None:
+        conn = SIPStreamProtocol(
+            self,
+            target.transport,
+            self.next_connection_id(),
+            outbound=True,
+            destination=target,
+            server_name=server_name,
+        )
+        factory = OutboundFactory(conn)
+        host = strip_brackets(target.host)
+        try:
+            if target.transport == "TCP":
+                connector = self._reactor.connectTCP(
+                    host, target.port, factory, timeout=self.connect_timeout
+                )
+            else:
+                assert server_name is not None
+                creator = self._client_tls.creator_for(server_name)
+                connector = self._reactor.connectSSL(
+                    host, target.port, factory, creator, timeout=self.connect_timeout
+                )
+        except Exception as error:
+            self._fail_later(item[1], item[2], f"cannot connect to {target}: {error}")
+            return None
+        conn.connector = connector
+        self._connections[conn.id] = conn
+        self._register(conn, (target, server_name))
+        conn.timer = self._reactor.callLater(self.connect_timeout, self._timed_out, conn)
+        return conn
+
+    def _report(self, message: Request | Response, destination: Address, reason: str) -> None:
+        try:
+            self._receiver.transport_error(message, destination, reason)
+        except Exception:
+            log.failure("receiver.transport_error raised")
+
+    def _fail_later(self, message: Request | Response, destination: Address, reason: str) -> None:
+        """Report a failure found while sending on the next reactor turn (never re-entrant)."""
+
+        def fire() -> None:
+            self._later.discard(call)
+            self._report(message, destination, reason)
+
+        call = self._reactor.callLater(0, fire)
+        self._later.add(call)
+
+    # -- connection table ------------------------------------------------------------
+    def next_connection_id(self) -> int:
+        """A new connection id (``Origin.connection``)."""
+        return next(self._ids)
+
+    @property
+    def connections(self) -> list[SIPStreamProtocol]:
+        """Every TCP/TLS connection the manager knows (open, opening or closing)."""
+        return list(self._connections.values())
+
+    def connection(self, connection_id: int) -> SIPStreamProtocol | None:
+        """The connection with this id, if it still exists."""
+        return self._connections.get(connection_id)
+
+    def _register(self, conn: SIPStreamProtocol, key: tuple[Address, str | None]) -> None:
+        if key not in conn.keys:
+            conn.keys.append(key)
+        self._index[key] = conn
+
+    def _unregister(self, conn: SIPStreamProtocol) -> None:
+        for key in conn.keys:
+            if self._index.get(key) is conn:
+                del self._index[key]
+        conn.keys.clear()
+
+    def _touch(self, conn: SIPStreamProtocol) -> None:
+        timer = conn.timer
+        if timer is not None and timer.active() and conn.state is ConnState.READY:
+            timer.reset(self.idle_timeout)
+
+    def _default_local(self, transport: str, peer: Address, stream: Any) -> Address:
+        try:
+            return self.local_address(transport, family_of(peer.host))
+        except LookupError:
+            host = stream.getHost()
+            return Address(transport, normalize_ip(host.host), int(host.port))
+
+    def connection_made(self, conn: SIPStreamProtocol) -> None:
+        """A TCP connection is up (for TLS the handshake follows)."""
+        stream = conn.stream
+        peer = stream.getPeer()
+        conn.peer = Address(conn.transport_name, normalize_ip(peer.host), int(peer.port))
+        if conn.listener is not None and conn.listener.advertised is not None:
+            local = conn.listener.advertised
+        else:
+            local = self._default_local(conn.transport_name, conn.peer, stream)
+        conn.origin = Origin(conn.peer, local, conn.id)
+        if conn.outbound:
+            if conn.peer != conn.destination:
+                self._register(conn, (conn.peer, conn.server_name))
+        else:
+            self._connections[conn.id] = conn
+            self._register(conn, (conn.peer, None))
+            conn.timer = self._reactor.callLater(self.idle_timeout, self._timed_out, conn)
+            if conn.transport_name == "TLS":
+                # The listener's CertificateOptions does the handshake; an
+                # inbound connection has nothing queued, so it is ready now.
+                conn.unconfirmed = None
+        if conn.transport_name == "TCP" or not conn.outbound:
+            self.connection_ready(conn)
+
+    def connection_ready(self, conn: SIPStreamProtocol) -> None:
+        """Connected (and TLS handshake done): send what was queued."""
+        conn.state = ConnState.READY
+        if conn.timer is not None and conn.timer.active():
+            conn.timer.reset(self.idle_timeout)
+        queue, conn.queue = conn.queue, []
+        for item in queue:
+            self._write(conn, item)
+
+    def _timed_out(self, conn: SIPStreamProtocol) -> None:
+        conn.timer = None
+        if conn.state is ConnState.READY:
+            self._close(conn, "closed after idle timeout", abort=False)
+        elif conn.state is ConnState.CONNECTING:
+            stage = "TLS handshake" if conn.transport is not None else "connect"
+            reason = f"{stage} to {conn.destination} timed out after {self.connect_timeout:g} s"
+            self._close(conn, reason, abort=True)
+
+    def _close(self, conn: SIPStreamProtocol, reason: str, *, abort: bool) -> defer.Deferred[None]:
+        """Close a connection; the Deferred fires once it is gone."""
+        if conn.state is ConnState.CLOSED:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        conn.closed_waiters.append(waiter)
+        conn.close_reason = conn.close_reason or reason
+        self._unregister(conn)
+        if conn.transport is None:  # still connecting: no protocol yet
+            if conn.connector is not None:
+                try:
+                    conn.connector.stopConnecting()
+                except Exception:  # already connected or failed: nothing to stop
+                    pass
+            aborted = Failure(ConnectionAbortedError(reason))  # type: ignore[no-untyped-call]
+            self.connect_failed(conn, aborted)
+        else:
+            conn.state = ConnState.CLOSING
+            if abort:
+                conn.stream.abortConnection()
+            else:
+                conn.stream.loseConnection()
+        return waiter
+
+    def connect_failed(self, conn: SIPStreamProtocol, reason: Failure) -> None:
+        """An outbound connection attempt failed (refused, unreachable, timeout)."""
+        self._forget(conn, reason, conn.queue)
+
+    def connection_lost(self, conn: SIPStreamProtocol, reason: Failure) -> None:
+        """A connection closed: forget it and report the messages it never sent."""
+        pending = list(conn.queue)
+        if conn.unconfirmed and _is_tls_failure(reason):
+            pending = conn.unconfirmed + pending
+        self._forget(conn, reason, pending)
+
+    def _forget(self, conn: SIPStreamProtocol, reason: Failure, pending: list[Pending]) -> None:
+        if conn.state is ConnState.CLOSED:
+            return
+        conn.state = ConnState.CLOSED
+        self._unregister(conn)
+        self._connections.pop(conn.id, None)
+        if conn.timer is not None and conn.timer.active():
+            conn.timer.cancel()
+        conn.timer = None
+        conn.queue = []
+        conn.unconfirmed = None
+        conn.connector = None
+        text = describe_failure(reason) if _is_tls_failure(reason) else None
+        text = text or conn.close_reason or describe_failure(reason)
+        where = conn.destination or conn.peer
+        for _data, message, destination in pending:
+            self._report(message, destination, f"{where}: {text}")
+        waiters, conn.closed_waiters = conn.closed_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    # -- receiving ---------------------------------------------------------------
+    def datagram_received(self, listener: _Listener, datagram: bytes, addr: Any) -> None:
+        """A UDP datagram: keep-alive, STUN Binding request, or a SIP message."""
+        if is_crlf_keepalive(datagram):
+            return  # RFC 5626 3.5.1: CRLF pings are for streams; ignore on UDP
+        host = normalize_ip(addr[0])
+        port = int(addr[1])
+        if is_stun(datagram):
+            answer = binding_response(datagram, host, port)
+            if answer is not None and listener.port is not None:
+                try:
+                    listener.port.write(answer, addr)
+                except Exception as error:
+                    log.debug("STUN answer to {addr} failed: {error}", addr=addr, error=error)
+            return
+        assert listener.advertised is not None
+        origin = Origin(Address("UDP", host, port), listener.advertised, None)
+        try:
+            message = parse_message(datagram, self.limits)
+        except SIPParseError as error:
+            self._parse_error(error, datagram, origin)
+            return
+        self._deliver(message, origin, datagram)
+
+    def stream_received(self, conn: SIPStreamProtocol, messages: list[Request | Response]) -> None:
+        """Messages framed on a connection (possibly none: a partial read or a ping)."""
+        self._touch(conn)
+        origin = conn.origin
+        assert origin is not None
+        for message in messages:
+            if conn.state is not ConnState.READY:
+                break
+            self._deliver(message, origin, None)
+
+    def stream_parse_error(
+        self, conn: SIPStreamProtocol, error: SIPParseError, rest: bytes
+    ) -> None:
+        """The stream cannot be framed: tell the receiver (it may answer), then close."""
+        origin = conn.origin
+        assert origin is not None
+        self._parse_error(error, rest, origin)
+        self._close(conn, f"closed after framing error: {error}", abort=False)
+
+    def _deliver(self, message: Request | Response, origin: Origin, datagram: bytes | None) -> None:
+        if isinstance(message, Request):
+            try:
+                stamp_received(message, origin)
+            except SIPParseError as error:
+                self._parse_error(error, datagram or message.to_bytes(), origin)
+                return
+        try:
+            self._receiver.message_received(message, origin)
+        except Exception:
+            log.failure("receiver.message_received raised for {message!r}", message=message)
+
+    def _parse_error(self, error: SIPParseError, data: bytes, origin: Origin) -> None:
+        try:
+            self._receiver.parse_error(error, data, origin)
+        except Exception:
+            log.failure("receiver.parse_error raised")
