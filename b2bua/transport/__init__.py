@@ -2,7 +2,7 @@
 
 Thin by design: protocols frame bytes and hand messages to
 :class:`TransportManager`, whose decisions are the pure functions of
-:mod:`b2bua.transport.routing`.  See ``docs/transport-api.md``.
+:mod:`b2bua.transport.routing`.  See ``b2bua/transport/README.md``.
 """
 
 from .config import ListenerConfig, TLSConfig, TransportConfigError

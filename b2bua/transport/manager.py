@@ -25,7 +25,9 @@ from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from b2bua.sip import (
@@ -67,6 +69,9 @@ from .stun import binding_response, is_stun
 from .tls import ClientTLS, server_options
 
 log = Logger()
+#: The SIP message trace (b2bua.logs shows it when ``sip_trace`` is configured).
+TRACE_NAMESPACE = "b2bua.trace"
+trace = Logger(namespace=TRACE_NAMESPACE)
 
 #: Seconds a TCP/TLS connection may stay without traffic before we close it.
 #: Ten minutes outlives INVITE transactions and typical registration refreshes
@@ -74,11 +79,15 @@ log = Logger()
 DEFAULT_IDLE_TIMEOUT = 600.0
 #: Seconds allowed to connect and finish the TLS handshake.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds a closing connection may take to flush before it is aborted.
+CLOSE_GRACE = 5.0
 #: Largest UDP payload read from a socket (bigger than any SIP limit, so oversized
 #: datagrams reach parse_message whole and get its 413).
 MAX_DATAGRAM = 65536
 
 _WILDCARDS = frozenset({"0.0.0.0", "::"})
+#: listen() backlog of TCP/TLS listeners (Twisted's default).
+LISTEN_BACKLOG = 50
 
 
 class _Reactor(Protocol):
@@ -188,6 +197,8 @@ class TransportManager(service.Service):
     :param client_tls: trust root (``ca_bundle``, else the system store) and
         optional client certificate for TLS connections we open; defaults to the
         first TLS listener's settings.
+    :param sip_trace: log every message sent and received, in full, at debug
+        level in the ``b2bua.trace`` namespace (off: no cost per message).
 
     TLS contexts and PEM files are loaded here, so a bad certificate or key
     raises :class:`~b2bua.transport.config.TransportConfigError` at construction.
@@ -205,6 +216,7 @@ class TransportManager(service.Service):
         path_mtu: int | None = None,
         udp_to_tcp: bool = True,
         client_tls: TLSConfig | None = None,
+        sip_trace: bool = False,
     ) -> None:
         self._reactor = cast(_Reactor, reactor)
         self._receiver = receiver
@@ -213,6 +225,7 @@ class TransportManager(service.Service):
         self.connect_timeout = connect_timeout
         self.path_mtu = path_mtu
         self.udp_to_tcp = udp_to_tcp
+        self.sip_trace = sip_trace
         self._listeners: list[_Listener] = []
         for config in listeners:
             family = socket.AF_INET6 if config.is_ipv6 else socket.AF_INET
@@ -233,25 +246,24 @@ class TransportManager(service.Service):
 
     # -- service ---------------------------------------------------------------
     def startService(self) -> None:
-        """Bind every listener (raises ``CannotListenError`` if a port is taken)."""
-        reactor = self._reactor
+        """Bind every listener (raises ``CannotListenError`` if a port is taken).
+
+        A listener on ``::`` is IPv6-only (``IPV6_V6ONLY``), so it can be
+        combined with one on ``0.0.0.0`` and the same port; list both for dual
+        stack.
+        """
         started: list[_Listener] = []
         try:
             for listener in self._listeners:
                 config = listener.config
                 if config.transport == "UDP":
-                    proto = SIPDatagramProtocol(self, listener)
-                    listener.port = reactor.listenUDP(
-                        config.port, proto, interface=config.host, maxPacketSize=MAX_DATAGRAM
-                    )
-                elif config.transport == "TCP":
-                    factory = InboundFactory(self, listener)
-                    listener.port = reactor.listenTCP(config.port, factory, interface=config.host)
+                    handler: Any = SIPDatagramProtocol(self, listener)
                 else:
-                    factory = InboundFactory(self, listener)
-                    listener.port = reactor.listenSSL(
-                        config.port, factory, listener.tls_options, interface=config.host
-                    )
+                    handler = InboundFactory(self, listener)
+                if config.host == "::":
+                    listener.port = self._listen_ipv6_only(listener, handler)
+                else:
+                    listener.port = self._listen(listener, handler)
                 started.append(listener)
                 self._set_addresses(listener)
         except BaseException:
@@ -260,6 +272,42 @@ class TransportManager(service.Service):
                 listener.port = None
             raise
         service.Service.startService(self)  # type: ignore[no-untyped-call]
+
+    def _listen(self, listener: _Listener, handler: Any) -> Any:
+        config, reactor = listener.config, self._reactor
+        if config.transport == "UDP":
+            return reactor.listenUDP(
+                config.port, handler, interface=config.host, maxPacketSize=MAX_DATAGRAM
+            )
+        if config.transport == "TCP":
+            return reactor.listenTCP(config.port, handler, interface=config.host)
+        return reactor.listenSSL(config.port, handler, listener.tls_options, interface=config.host)
+
+    def _listen_ipv6_only(self, listener: _Listener, handler: Any) -> Any:
+        """Bind ``[::]:port`` with IPV6_V6ONLY set and hand the socket to the reactor."""
+        config = listener.config
+        kind = socket.SOCK_DGRAM if config.transport == "UDP" else socket.SOCK_STREAM
+        sock = socket.socket(socket.AF_INET6, kind)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("::", config.port))
+            except OSError as e:
+                raise CannotListenError("::", config.port, e) from None  # type: ignore[no-untyped-call]
+            sock.setblocking(False)
+            reactor = cast(Any, self._reactor)
+            if kind == socket.SOCK_DGRAM:
+                return reactor.adoptDatagramPort(
+                    sock.fileno(), socket.AF_INET6, handler, MAX_DATAGRAM
+                )
+            sock.listen(LISTEN_BACKLOG)
+            if config.transport == "TLS":
+                handler = TLSMemoryBIOFactory(listener.tls_options, False, handler)
+            return reactor.adoptStreamPort(sock.fileno(), socket.AF_INET6, handler)
+        finally:
+            sock.close()  # the reactor keeps its own duplicate of the descriptor
 
     def _set_addresses(self, listener: _Listener) -> None:
         config = listener.config
@@ -456,11 +504,13 @@ class TransportManager(service.Service):
             return
         try:
             listener.port.write(data, (normalize_ip(host), target.port))
+            if self.sip_trace:
+                self._trace("sent to", Address("UDP", host, target.port), listener.advertised, data)
         except Exception as error:
             fail(message, reported, f"UDP send to {target} failed: {error}")
 
     def _send_stream(self, item: Pending, target: Address, server_name: str | None) -> None:
-        key_address = Address(target.transport, normalize_ip(target.host), target.port)
+        key_address = Address(target.transport, normalize_ip(target.host).lower(), target.port)
         if target.transport == "TCP":
             server_name = None
         elif server_name is None:
@@ -479,6 +529,8 @@ class TransportManager(service.Service):
 
     def _write(self, conn: SIPStreamProtocol, item: Pending) -> None:
         conn.stream.write(item[0])
+        if self.sip_trace and conn.origin is not None:
+            self._trace("sent to", conn.origin.peer, conn.origin.local, item[0])
         if conn.unconfirmed is not None and len(conn.unconfirmed) < MAX_UNCONFIRMED:
             conn.unconfirmed.append(item)
         self._touch(conn)
@@ -629,10 +681,17 @@ class TransportManager(service.Service):
             self.connect_failed(conn, aborted)
         else:
             conn.state = ConnState.CLOSING
+            if conn.timer is not None and conn.timer.active():
+                conn.timer.cancel()
+            conn.timer = None
             if abort:
                 conn.stream.abortConnection()
             else:
                 conn.stream.loseConnection()
+                if conn.state is ConnState.CLOSING:  # a dead peer must not keep it open
+                    conn.timer = self._reactor.callLater(
+                        CLOSE_GRACE, conn.stream.abortConnection
+                    )
         return waiter
 
     def connect_failed(self, conn: SIPStreamProtocol, reason: Failure) -> None:
@@ -661,6 +720,14 @@ class TransportManager(service.Service):
         text = describe_failure(reason) if _is_tls_failure(reason) else None
         text = text or conn.close_reason or describe_failure(reason)
         where = conn.destination or conn.peer
+        if pending or _is_tls_failure(reason):
+            log.info(
+                "{kind} connection #{id} to {where} failed: {text}",
+                kind=conn.transport_name,
+                id=conn.id,
+                where=str(where),
+                text=text,
+            )
         for _data, message, destination in pending:
             self._report(message, destination, f"{where}: {text}")
         waiters, conn.closed_waiters = conn.closed_waiters, []
@@ -684,6 +751,8 @@ class TransportManager(service.Service):
             return
         assert listener.advertised is not None
         origin = Origin(Address("UDP", host, port), listener.advertised, None)
+        if self.sip_trace:
+            self._trace("received from", origin.peer, origin.local, datagram)
         try:
             message = parse_message(datagram, self.limits)
         except SIPParseError as error:
@@ -699,6 +768,8 @@ class TransportManager(service.Service):
         for message in messages:
             if conn.state is not ConnState.READY:
                 break
+            if self.sip_trace:
+                self._trace("received from", origin.peer, origin.local, message.to_bytes())
             self._deliver(message, origin, None)
 
     def stream_parse_error(
@@ -721,6 +792,15 @@ class TransportManager(service.Service):
             self._receiver.message_received(message, origin)
         except Exception:
             log.failure("receiver.message_received raised for {message!r}", message=message)
+
+    def _trace(self, direction: str, peer: Address, local: Address | None, data: bytes) -> None:
+        trace.debug(
+            "{direction} {peer} (local {local}):\n{text}",
+            direction=direction,
+            peer=str(peer),
+            local=str(local),
+            text=data.decode("utf-8", "replace"),
+        )
 
     def _parse_error(self, error: SIPParseError, data: bytes, origin: Origin) -> None:
         try:

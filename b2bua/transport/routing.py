@@ -32,6 +32,8 @@ def normalize_ip(host: str) -> str:
     Hosts that are not IP literals (DNS names) are returned unchanged.
     """
     text = strip_brackets(host)
+    if ":" not in text:
+        return text  # IPv4 text from the kernel is canonical; names stay as they are
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:

@@ -325,3 +325,45 @@ class TLSTests(TransportTestCase):
         client.manager.send_request(options("TLS", target, uri="sips:bob@localhost"), target)
         response, _ = yield got_response
         self.assertEqual(response.status, 200)
+
+
+class DualStackTests(TransportTestCase):
+    """``0.0.0.0`` and ``::`` on the same port (the ``::`` socket is IPv6-only)."""
+
+    @defer.inlineCallbacks
+    def test_udp_tcp_and_tls_on_both_wildcards(self) -> Any:
+        if not ipv6_available():
+            raise unittest.SkipTest("no IPv6 loopback")
+        p = pki()
+        tls = TLSConfig(certificate=p.server_chain, private_key=p.server_key)
+        port, tls_port = free_port("both"), free_port("tcp")
+        server = self.peer(
+            ListenerConfig("UDP", "0.0.0.0", port),
+            ListenerConfig("UDP", "::", port),
+            ListenerConfig("TCP", "0.0.0.0", port),
+            ListenerConfig("TCP", "::", port),
+            ListenerConfig("TLS", "::", tls_port, tls),
+        )
+        client = self.peer(
+            ListenerConfig("UDP", "127.0.0.1", 0),
+            ListenerConfig("UDP", "::1", 0),
+            client_tls=TLSConfig(ca_bundle=p.ca),
+        )
+        targets = [
+            (Address("UDP", "127.0.0.1", port), "127.0.0.1", None),
+            (Address("UDP", "::1", port), "[::1]", None),
+            (Address("TCP", "127.0.0.1", port), "127.0.0.1", None),
+            (Address("TCP", "::1", port), "[::1]", None),
+            (Address("TLS", "::1", tls_port), "[::1]", "sips:bob@[::1]"),
+        ]
+        for target, via_host, uri in targets:
+            got_request = server.next("message")
+            got_response = client.next("message")
+            local_port = client.address("UDP", socket.AF_INET6 if ":" in target.host else socket.AF_INET).port
+            client.manager.send_request(
+                options(target.transport, target, via_host=via_host, via_port=local_port, uri=uri), target
+            )
+            _, origin = yield got_request
+            self.assertEqual(origin.peer.host, target.host)
+            response, _ = yield got_response
+            self.assertEqual(response.status, 200)

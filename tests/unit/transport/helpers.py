@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,7 @@ class FakeReactor(MemoryReactorClock):
         self.udp_ports: list[FakeUDPPort] = []
         self.stream_ports: list[FakeStreamPort] = []
         self.names: dict[str, str] = {}
+        self.v6only: list[int] = []
 
     def listenUDP(self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192) -> FakeUDPPort:
         p = FakeUDPPort(interface or "0.0.0.0", port, protocol)
@@ -87,6 +89,23 @@ class FakeReactor(MemoryReactorClock):
     def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = 50, interface: str = "") -> FakeStreamPort:
         super().listenSSL(port, factory, contextFactory, backlog, interface)
         p = FakeStreamPort(interface or "0.0.0.0", port, factory)
+        self.stream_ports.append(p)
+        return p
+
+    def adoptDatagramPort(self, fileDescriptor: int, addressFamily: int, protocol: Any, maxPacketSize: int = 8192) -> FakeUDPPort:
+        with socket.fromfd(fileDescriptor, addressFamily, socket.SOCK_DGRAM) as sock:
+            host, port = sock.getsockname()[:2]
+            self.v6only.append(sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+        p = FakeUDPPort(host, port, protocol)
+        protocol.transport = p
+        self.udp_ports.append(p)
+        return p
+
+    def adoptStreamPort(self, fileDescriptor: int, addressFamily: int, factory: Any) -> FakeStreamPort:
+        with socket.fromfd(fileDescriptor, addressFamily, socket.SOCK_STREAM) as sock:
+            host, port = sock.getsockname()[:2]
+            self.v6only.append(sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+        p = FakeStreamPort(host, port, factory)
         self.stream_ports.append(p)
         return p
 

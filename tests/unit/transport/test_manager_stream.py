@@ -355,3 +355,23 @@ def test_stop_service_closes_connections_and_fails_pending() -> None:
     proto.connectionLost(Failure(ConnectionDone()))
     assert fired == [None]
     assert reactor.getDelayedCalls() == []
+
+
+def test_closing_connection_is_aborted_if_it_does_not_close() -> None:
+    from b2bua.transport.manager import CLOSE_GRACE
+
+    manager, reactor, _receiver = make(idle_timeout=10)
+    proto, transport = inbound(manager, reactor)
+    reactor.advance(10)
+    assert transport.disconnecting and not transport.disconnected
+    reactor.advance(CLOSE_GRACE)
+    assert transport.disconnected  # abortConnection
+    proto.connectionLost(Failure(ConnectionDone()))
+    assert reactor.getDelayedCalls() == []
+
+
+def test_names_in_destinations_share_connections_case_insensitively() -> None:
+    manager, reactor, _receiver = make()
+    manager.send_request(request(), Address("TCP", "PBX.example.com", 5060))
+    manager.send_request(request(), Address("TCP", "pbx.example.com", 5060))
+    assert len(reactor.tcpClients) == 1

@@ -57,6 +57,19 @@ def test_advertised_address_and_wildcard() -> None:
     assert tcp.host != "0.0.0.0" and tcp.port == 5060
 
 
+def test_ipv6_wildcard_listeners_are_ipv6_only() -> None:
+    manager, reactor, _ = make(
+        ListenerConfig("UDP", "0.0.0.0", 0),
+        ListenerConfig("UDP", "::", 0),
+        ListenerConfig("TCP", "::", 0),
+        ListenerConfig("TCP", "0.0.0.0", 0),
+    )
+    assert reactor.v6only == [1, 1]
+    assert [a.host for a in manager.listening_addresses] == ["0.0.0.0", "::", "::", "0.0.0.0"]
+    assert all(a.port for a in manager.listening_addresses)
+    assert manager.local_address("UDP", socket.AF_INET6).host != "::"
+
+
 def test_request_received_with_origin_and_received_stamp() -> None:
     _manager, reactor, receiver = make(V4)
     reactor.udp().receive(sip_request(via="SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bK-1"), "203.0.113.7", 40000)
@@ -67,7 +80,7 @@ def test_request_received_with_origin_and_received_stamp() -> None:
 
 
 def test_ipv4_mapped_source_is_normalized() -> None:
-    _manager, reactor, receiver = make(ListenerConfig("UDP", "::", 5060))
+    _manager, reactor, receiver = make(V6)
     reactor.udp().receive(sip_request(via="SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1"), "::ffff:192.0.2.1", 5060)
     [(message, origin)] = receiver.messages
     assert origin.peer == Address("UDP", "192.0.2.1", 5060)
@@ -263,3 +276,23 @@ def test_receiver_exceptions_do_not_escape() -> None:
     reactor.udp().receive(sip_request(), "203.0.113.7", 5060)
     reactor.udp().receive(sip_request(call_id="second"), "203.0.113.7", 5060)
     assert len(receiver.messages) == 2
+
+
+def test_sip_trace_logs_both_directions_only_when_enabled() -> None:
+    from twisted.logger import globalLogPublisher
+
+    events: list[dict[str, object]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        for enabled in (False, True):
+            manager, reactor, receiver = make(V4, sip_trace=enabled)
+            reactor.udp().receive(sip_request(), "203.0.113.7", 5060)
+            [(request, origin)] = receiver.messages
+            assert isinstance(request, Request)
+            manager.send_response(response_for(request, 200), origin)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    traced = [e for e in events if e.get("log_namespace") == "b2bua.trace"]
+    assert [e["direction"] for e in traced] == ["received from", "sent to"]
+    assert "OPTIONS sip:bob@192.0.2.10" in str(traced[0]["text"])
+    assert str(traced[1]["text"]).startswith("SIP/2.0 200 OK")
