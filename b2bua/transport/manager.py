@@ -19,7 +19,7 @@ import itertools
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from OpenSSL import SSL
 from service_identity import VerificationError
@@ -807,3 +807,15 @@ class TransportManager(service.Service):
             self._receiver.parse_error(error, data, origin)
         except Exception:
             log.failure("receiver.parse_error raised")
+
+
+if TYPE_CHECKING:  # mypy checks that the manager satisfies both declarations of the contract
+    from b2bua.transaction.interfaces import Transport as TransactionTransport
+
+    from .contract import Transport
+
+    def _is_transport(manager: TransportManager) -> Transport:
+        return manager
+
+    def _is_transaction_transport(manager: TransportManager) -> TransactionTransport:
+        return manager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -77,13 +76,19 @@ def test_certificate_is_a_directory(pki: PKI, tmp_path: Path) -> None:
     assert "is a directory" in message
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_key(pki: PKI, tmp_path: Path) -> None:
-    key = tmp_path / "locked.key"
-    key.write_bytes(Path(pki.server_key).read_bytes())
-    key.chmod(0)
-    message = _error(TLSConfig(certificate=pki.server_cert, private_key=str(key)))
-    assert "permission denied" in message
+def test_unreadable_key(pki: PKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    import b2bua.transport.tls as tls_module
+
+    real_open = open
+
+    def guarded(path: str, *args: object, **kwargs: object) -> object:
+        if path == pki.server_key:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(tls_module, "open", guarded, raising=False)
+    message = _error(TLSConfig(certificate=pki.server_cert, private_key=pki.server_key))
+    assert "permission denied" in message and pki.server_key in message
 
 
 def test_not_pem(pki: PKI, tmp_path: Path) -> None:
