@@ -5,7 +5,14 @@ from .errors import SIPParseError
 from .fields import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
 from .headers import Headers, canonical_name, header_key
 from .message import Message, Request, Response, reason_phrase, response_for
-from .parser import DEFAULT_LIMITS, Limits, StreamFramer, parse_message, salvage_request
+from .parser import (
+    DEFAULT_LIMITS,
+    FramingError,
+    Limits,
+    StreamFramer,
+    parse_message,
+    salvage_request,
+)
 from .uri import URI, parse_uri
 
 __all__ = [
@@ -14,6 +21,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "URI",
     "CSeq",
+    "FramingError",
     "Headers",
     "Limits",
     "Message",

@@ -212,6 +212,22 @@ def parse_message(data: bytes, limits: Limits | None = None) -> Request | Respon
     return msg
 
 
+class FramingError(SIPParseError):
+    """A stream that cannot be framed any further.
+
+    ``completed`` holds the good messages that came before the bad one in the
+    same chunk (deliver them); ``data`` the bytes from the bad message on (for
+    answering it, if its headers can be read).  Close the connection afterwards.
+    """
+
+    def __init__(
+        self, status: int, reason: str, completed: list[Request | Response], data: bytes
+    ) -> None:
+        super().__init__(status, reason)
+        self.completed = completed
+        self.data = data
+
+
 class StreamFramer:
     """Cuts a TCP/TLS byte stream into messages (RFC 3261 18.3, stream rules).
 
@@ -236,10 +252,24 @@ class StreamFramer:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[Request | Response]:
-        """Add bytes; return every message now complete, in order."""
-        buf = self._buffer + data if self._buffer else data
-        lim = self._limits
+        """Add bytes; return every message now complete, in order.
+
+        On bad input raises :class:`FramingError`, which carries the messages
+        completed before the bad one and the bytes from the bad one on.
+        """
+        self._buffer = self._buffer + data if self._buffer else data
         out: list[Request | Response] = []
+        try:
+            self._frame(out)
+        except SIPParseError as error:
+            rest, self._buffer = self._buffer, b""
+            raise FramingError(error.status, error.reason, out, rest) from None
+        return out
+
+    def _frame(self, out: list[Request | Response]) -> None:
+        """Move complete messages from the buffer to ``out``."""
+        lim = self._limits
+        buf = self._buffer
         while buf:
             skipped = 0
             while buf.startswith(b"\r\n", skipped):
@@ -248,7 +278,7 @@ class StreamFramer:
                 self._crlf_run += skipped
                 self.keepalives_seen += self._crlf_run // 4
                 self._crlf_run %= 4
-                buf = buf[skipped:]
+                buf = self._buffer = buf[skipped:]
                 continue
             if buf == b"\r":
                 break
@@ -280,9 +310,8 @@ class StreamFramer:
             msg.body = buf[end + 4 : total]
             _check_essentials(msg)
             out.append(msg)
-            buf = buf[total:]
+            buf = self._buffer = buf[total:]
         self._buffer = buf
-        return out
 
 
 def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None:

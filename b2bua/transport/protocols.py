@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IHandshakeListener
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from b2bua.sip import Address, Origin, Request, Response, SIPParseError, StreamFramer
+from b2bua.sip import Address, FramingError, Origin, Request, Response, StreamFramer
 
 if TYPE_CHECKING:
     from .manager import TransportManager, _Listener
@@ -123,7 +123,6 @@ class SIPStreamProtocol(protocol.Protocol):
         self.close_reason: str | None = None
         self.closed_waiters: list[Any] = []
         self._pings = 0
-        self._tail = b""
 
     @property
     def stream(self) -> StreamTransport:
@@ -148,18 +147,11 @@ class SIPStreamProtocol(protocol.Protocol):
         framer = self.framer
         try:
             messages = framer.feed(data)
-        except SIPParseError as error:
-            rest = (self._tail + data).lstrip(b"\r\n")
-            self._tail = b""
-            self.manager.stream_parse_error(self, error, rest)
+        except FramingError as error:
+            if error.completed:
+                self.manager.stream_received(self, error.completed)
+            self.manager.stream_parse_error(self, error, error.data.lstrip(b"\r\n"))
             return
-        buffered = framer.buffered
-        if not buffered:
-            self._tail = b""
-        elif buffered <= len(data):
-            self._tail = data[len(data) - buffered :]
-        else:
-            self._tail = (self._tail + data)[-buffered:]
         pings = framer.keepalives_seen - self._pings
         if pings:
             self._pings = framer.keepalives_seen

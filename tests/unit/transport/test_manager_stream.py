@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.python.failure import Failure
 
@@ -120,11 +119,6 @@ def test_framing_error_data_starts_at_the_failing_message() -> None:
     assert data == b"GARBAGE\r\n\r\n"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="b2bua.sip StreamFramer.feed discards the messages it completed earlier in the "
-    "same chunk when a later message raises SIPParseError",
-)
 def test_good_message_before_bad_one_in_the_same_chunk() -> None:
     manager, reactor, receiver = make()
     proto, _ = inbound(manager, reactor)
