@@ -56,8 +56,18 @@ Choices where the RFC leaves room:
 - ``tx.cancel()`` holds the CANCEL until a provisional arrives (9.1), then runs it
   in its own non-INVITE client transaction; 64*T1 after the CANCEL without a final
   response, the INVITE ends with a synthesized 408.
+- Stray responses (17.1.3, RFC 6026 7.2): a 2xx to an INVITE that no client
+  transaction takes (none matches, or it matched one already Completed by a
+  non-2xx) goes to ``tu.stray_response_received`` so the core can ACK and BYE
+  it; every other stray response is dropped.  An ACK matching no server
+  transaction, or one in Accepted, goes to ``tu.ack_received``.
 - Transport errors are delivered through ``clock.callLater(0)``, so a TU never
-  hears of a failure from inside the call that caused it.
+  hears of a failure from inside the call that caused it.  A transport error
+  on the ACK for a non-2xx ends the transaction without telling the TU again (it
+  has its final response); one in the INVITE server's Accepted state is reported
+  and the transaction stays (RFC 6026).  Responses to RFC 2543 requests cannot be
+  matched from a response alone: their transport errors are ignored and Timer H/J
+  ends the transaction.
 - A client TU may also define ``transaction_terminated(tx)``: it is called once
   when the transaction ends (after any final response was passed up), e.g. so
   the dialog layer ends early dialogs when Timer M closes an INVITE's Accepted state.

@@ -159,6 +159,7 @@ class InviteClientTransaction(ClientTransaction):
     retransmissions); a 300-699 to Completed, where the transaction sends the ACK,
     re-sends it for every retransmitted final response and ends on Timer D; a 2xx
     to Accepted, where every 2xx goes to the TU (which ACKs them) until Timer M.
+    A 2xx reaching Completed goes to the layer TU's ``stray_response_received``.
     """
 
     __slots__ = ("_ack", "_cancel_reason", "_cancel_requested")
@@ -212,7 +213,9 @@ class InviteClientTransaction(ClientTransaction):
         self._cancel_reason = None
         # RFC 3261 9.1: give up on the INVITE 64*T1 after the CANCEL if no final arrives.
         self._start_timeout(self._timers.b, self._cancel_timeout_fired)
-        self._layer._start_client(cancel, self.branch, self.destination, NULL_USER)
+        layer = self._layer
+        if (self.branch, "CANCEL") not in layer._clients:  # unless the TU sent one itself
+            layer._start_client(cancel, self.branch, self.destination, NULL_USER)
 
     def _start(self) -> None:
         timers = self._timers
@@ -264,6 +267,11 @@ class InviteClientTransaction(ClientTransaction):
                 self.state = ACCEPTED
                 self._cancel_timers()
                 self._start_timeout(self._timers.m, self._timer_m_fired)
+            elif state is COMPLETED:
+                # A 2xx after a non-2xx final (a misbehaving fork): the TU core may
+                # still ACK and BYE it, as any 2xx without a transaction.
+                self._layer._tu.stray_response_received(response)
+                return
             elif state is not ACCEPTED:
                 return
             self._user.response_received(self, response)

@@ -81,8 +81,10 @@ class TransactionUser(Protocol):
         """
 
     def stray_response_received(self, response: Response, /) -> None:
-        """A 2xx to an INVITE matching no client transaction (RFC 6026 7.2: a late fork).
+        """A 2xx to an INVITE that no client transaction takes (RFC 6026 7.2: a late fork).
 
+        Either no client transaction matches (Timer M has ended it) or it matched one
+        that already received a non-2xx final.  The TU core may ACK and BYE it.
         Other stray responses are dropped by the layer.
         """
 

@@ -207,6 +207,7 @@ class TransactionLayer:
 
     def _request_received(self, request: Request, origin: Origin) -> None:
         method = request.method
+        mkey: MergeKey | None = None
         try:
             key, legacy = server_key(request, "INVITE" if method == "ACK" else method)
             tx = self._servers.get(key)
@@ -215,21 +216,26 @@ class TransactionLayer:
                     _log.debug("dropped %s clashing with an RFC 2543 transaction", method)
                     return
                 tx = None  # an ACK for a 2xx with another To tag
-            if tx is not None:
-                if method == "ACK":
-                    tx._ack_received(request, origin)
-                else:
-                    tx._retransmission(request, origin)
-                return
-            if method == "ACK":
-                self._tu.ack_received(request, origin)
-                return
-            if method == "CANCEL":
-                self._cancel_received(request, origin, key, legacy)
-                return
-            mkey = merge_key(request) if request.to_tag is None else None
+            if tx is None and method != "ACK":
+                # Decoded here, so nothing below raises: CANCEL matching (RFC 2543
+                # rule) and merged-request detection read the To tag.
+                to_tag = request.to_tag
+                if to_tag is None and method != "CANCEL":
+                    mkey = merge_key(request)
         except SIPParseError as exc:
             _log.debug("dropped %s with a malformed header: %s", method, exc.reason)
+            return
+        if tx is not None:
+            if method == "ACK":
+                tx._ack_received(request, origin)
+            else:
+                tx._retransmission(request, origin)
+            return
+        if method == "ACK":
+            self._tu.ack_received(request, origin)
+            return
+        if method == "CANCEL":
+            self._cancel_received(request, origin, key, legacy)
             return
         if mkey is not None and mkey in self._merged:
             # RFC 3261 8.2.2.2: same From tag, Call-ID and CSeq as an ongoing

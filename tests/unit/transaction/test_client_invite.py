@@ -159,13 +159,16 @@ def test_completed_resends_ack_for_retransmitted_final_and_absorbs_it(h: Harness
     assert user.statuses() == [486]  # the retransmissions are not passed up
 
 
-def test_completed_ignores_1xx_and_2xx(h: Harness) -> None:
+def test_completed_ignores_1xx_and_hands_2xx_to_the_core(h: Harness) -> None:
     tx, user = start(h)
     h.feed(reply(tx.request, 404))
     h.feed(reply(tx.request, 180))
-    h.feed(reply(tx.request, 200))
+    ok = reply(tx.request, 200, to_tag="otherfork")
+    h.feed(ok)
     assert user.statuses() == [404]
     assert len(h.transport.requests("ACK")) == 1
+    # A 2xx after a non-2xx final is not the transaction's: the core may ACK and BYE it.
+    assert h.tu.events == [("stray", ok)]
 
 
 def test_timer_d_ends_completed_after_32s_over_udp(h: Harness) -> None:

@@ -255,3 +255,32 @@ def test_request_objects_are_not_copied(h: Harness) -> None:
     request: Request = outgoing("OPTIONS")
     tx = h.layer.send_request(request, BOB_UDP, RecordingUser())
     assert tx.request is request and h.transport.sent[0][0] is request
+
+
+def test_tu_errors_are_not_mistaken_for_bad_messages(h: Harness) -> None:
+    """A SIPParseError raised by the TU propagates; only the layer's own decoding is caught."""
+    from b2bua.sip import SIPParseError
+
+    def bad(request: Request, origin: Origin) -> None:
+        raise SIPParseError(400, "the TU's own bug")
+
+    h.tu.ack_received = bad  # type: ignore[method-assign]
+    with pytest.raises(SIPParseError):
+        h.feed(make_request("ACK", to_tag="x"), FROM_ALICE_UDP)
+
+
+def test_client_user_without_termination_callback(h: Harness) -> None:
+    """transaction_terminated is optional: a user with response_received alone will do."""
+
+    class Plain:
+        def __init__(self) -> None:
+            self.statuses: list[int] = []
+
+        def response_received(self, tx: ClientTransaction, response: Response, /) -> None:
+            self.statuses.append(response.status)
+
+    user = Plain()
+    tx = h.layer.send_request(outgoing("OPTIONS"), BOB_TCP, user)
+    h.feed(reply(tx.request, 200), FROM_BOB_TCP)
+    assert user.statuses == [200]
+    h.assert_idle()

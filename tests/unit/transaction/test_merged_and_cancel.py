@@ -310,3 +310,12 @@ def test_non_invite_cannot_be_cancelled(h: Harness) -> None:
     tx = h.layer.send_request(outgoing("OPTIONS"), BOB_UDP, RecordingUser())
     assert tx.cancel() is False
     assert h.transport.methods() == ["OPTIONS"]
+
+
+def test_cancel_sent_by_the_tu_is_not_duplicated(h: Harness) -> None:
+    tx, _ = calling(h)
+    h.feed(reply(tx.request, 180))
+    h.layer.send_request(build_cancel(tx.request), BOB_UDP, RecordingUser())
+    tx.cancel()
+    assert h.transport.methods() == ["INVITE", "CANCEL"]
+    assert h.layer.client_count == 2
