@@ -689,9 +689,7 @@ class TransportManager(service.Service):
             else:
                 conn.stream.loseConnection()
                 if conn.state is ConnState.CLOSING:  # a dead peer must not keep it open
-                    conn.timer = self._reactor.callLater(
-                        CLOSE_GRACE, conn.stream.abortConnection
-                    )
+                    conn.timer = self._reactor.callLater(CLOSE_GRACE, conn.stream.abortConnection)
         return waiter
 
     def connect_failed(self, conn: SIPStreamProtocol, reason: Failure) -> None:
