@@ -31,6 +31,11 @@ _log = logging.getLogger(__name__)
 PROCEEDING = TransactionState.PROCEEDING
 
 
+_PENDING = frozenset(
+    {TransactionState.CALLING, TransactionState.TRYING, TransactionState.PROCEEDING}
+)
+
+
 class TransactionLayer:
     """Client and server transactions for one SIP endpoint, driven by an injected clock.
 
@@ -85,6 +90,18 @@ class TransactionLayer:
         """How many server transactions are alive, including those the layer runs itself
         (CANCEL answers, 482 to merged requests)."""
         return len(self._servers)
+
+    @property
+    def pending_count(self) -> int:
+        """How many transactions still wait for a final response (for graceful shutdown).
+
+        Client transactions in Calling, Trying or Proceeding, and server transactions
+        in Trying or Proceeding; those that merely absorb retransmissions of a final
+        response (Completed, Confirmed, Accepted) do not count.
+        """
+        return sum(1 for tx in self._clients.values() if tx.state in _PENDING) + sum(
+            1 for tx in self._servers.values() if tx.state in _PENDING
+        )
 
     # -- client side -------------------------------------------------------------
     def send_request(

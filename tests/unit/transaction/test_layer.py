@@ -284,3 +284,16 @@ def test_client_user_without_termination_callback(h: Harness) -> None:
     h.feed(reply(tx.request, 200), FROM_BOB_TCP)
     assert user.statuses == [200]
     h.assert_idle()
+
+
+def test_pending_count_counts_transactions_awaiting_a_final(h: Harness) -> None:
+    """For graceful shutdown: transactions still waiting for a final response."""
+    assert h.layer.pending_count == 0
+    ctx = h.layer.send_request(outgoing("OPTIONS"), BOB_UDP, RecordingUser())
+    h.feed(make_request("INVITE"), FROM_ALICE_UDP)
+    [stx] = h.tu.server_txs()
+    assert h.layer.pending_count == 2
+    h.feed(reply(ctx.request, 200))  # Completed: only absorbing retransmissions now
+    stx.respond(answer(stx.request, 200))  # Accepted
+    assert h.layer.pending_count == 0
+    assert (h.layer.client_count, h.layer.server_count) == (1, 1)
