@@ -100,6 +100,10 @@ class UACore:
         resp.headers.add("Supported", ", ".join(sorted(self.settings.supported)))
         return self._decorate(resp)
 
+    def cancelled_response(self, request: Request) -> Response:
+        """487 Request Terminated, the answer to an INVITE the caller cancelled (9.2)."""
+        return self._decorate(response_for(request, 487, to_tag=self._new_tag()))
+
     # -- the transaction user interface ------------------------------------------
     def request_received(self, tx: ServerTransaction, request: Request) -> None:
         """A new request (not a retransmission) arrived in a new server transaction."""

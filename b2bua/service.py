@@ -1,0 +1,241 @@
+"""The composition root: ``twistd -n b2bua --config PATH`` builds the server here.
+
+:func:`makeService` wires the layers together, each given its dependencies
+explicitly: the transport (sockets) feeds the transaction layer, whose user is the
+UAS core.  Nothing here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer, task
+from twisted.internet.error import CannotListenError
+from twisted.logger import ILogObserver, Logger
+from twisted.python import usage
+from twisted.python.components import Componentized
+
+from .config import Config, ConfigError, load_config
+from .logs import make_observer
+from .sip import Address, Limits, Origin, Request, Response, SIPParseError
+from .transaction import TimerConfig, TransactionLayer
+from .transaction.failures import TransactionFailure
+from .transaction.server import ServerTransaction
+from .transport import ListenerConfig, TLSConfig, TransportConfigError, TransportManager
+from .ua.core import CoreSettings, UACore
+
+
+class Options(usage.Options):
+    """Command line of ``twistd b2bua``."""
+
+    optParameters = [
+        ["config", "c", None, "TOML configuration file (default: the embedded etc/b2bua.toml)."],
+    ]
+    optFlags = [
+        ["check", None, "Check the configuration, print a summary and exit."],
+    ]
+
+    def postOptions(self) -> None:
+        """Load and validate the configuration now, so errors stop the start cleanly."""
+        try:
+            self["b2bua_config"] = load_config(self["config"])
+        except ConfigError as error:
+            raise usage.UsageError(str(error)) from None
+        if self["check"]:
+            config: Config = self["b2bua_config"]
+            listen = ", ".join(f"{lc.transport}:{lc.host}:{lc.port}" for lc in config.listen)
+            print(f"{config.path}: OK (listening on {listen})")
+            raise SystemExit(0)
+
+
+def listener_configs(config: Config) -> list[ListenerConfig]:
+    """The transport layer's view of the [[listen]] tables."""
+    out = []
+    for lc in config.listen:
+        tls = None
+        if lc.transport == "tls":
+            tls = TLSConfig(
+                lc.certificate, lc.private_key, lc.ca_certificates, lc.require_client_certificate
+            )
+        out.append(ListenerConfig(lc.transport, lc.host, lc.port, tls))
+    return out
+
+
+class _Edge:
+    """What the transport calls: messages to the transaction layer, junk to the core."""
+
+    def __init__(self) -> None:
+        self.layer: TransactionLayer | None = None
+        self.core: UACore | None = None
+
+    def message_received(self, message: Request | Response, origin: Origin) -> None:
+        assert self.layer is not None
+        self.layer.message_received(message, origin)
+
+    def parse_error(self, error: SIPParseError, data: bytes, origin: Origin) -> None:
+        assert self.core is not None
+        self.core.parse_error(error, data, origin)
+
+    def transport_error(
+        self, message: Request | Response, destination: Address, reason: str
+    ) -> None:
+        assert self.layer is not None
+        self.layer.transport_error(message, destination, reason)
+
+
+class _ServerUser:
+    """The transaction layer's TU: new requests to the core; the rest is logged for now."""
+
+    _log = Logger(namespace="b2bua.core")
+
+    def __init__(self, core: UACore) -> None:
+        self.core = core
+
+    def request_received(self, tx: ServerTransaction, request: Request) -> None:
+        self.core.request_received(tx, request)
+
+    def ack_received(self, request: Request, origin: Origin) -> None:
+        self._log.debug("ACK matching no transaction from {peer}", peer=str(origin.peer))
+
+    def cancel_received(self, tx: ServerTransaction, cancel: Request) -> None:
+        tx.respond(self.core.cancelled_response(tx.request))
+
+    def stray_response_received(self, response: Response) -> None:
+        self._log.debug("Stray {status} dropped", status=response.status)
+
+    def server_transaction_failed(self, tx: ServerTransaction, failure: TransactionFailure) -> None:
+        self._log.info("Server transaction {tx} failed: {failure}", tx=repr(tx), failure=failure)
+
+
+class B2BUAService(service.MultiService):
+    """The whole server: transport, transaction layer and core, with graceful shutdown.
+
+    On stop (SIGTERM or SIGINT) the core refuses new requests with 503, the
+    transactions in flight get up to ``server.drain_time`` seconds to finish, and
+    then the sockets close.
+    """
+
+    _log = Logger(namespace="b2bua.service")
+
+    def __init__(self, config: Config, reactor: Any = None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.config = config
+        self.reactor = reactor
+        edge = _Edge()
+        limits = Limits(**{f: getattr(config.limits, f) for f in Limits.__dataclass_fields__})
+        client_tls = None
+        if config.tls_client != type(config.tls_client)():
+            tc = config.tls_client
+            client_tls = TLSConfig(tc.certificate, tc.private_key, tc.ca_certificates)
+        self.transport = TransportManager(
+            reactor,
+            edge,
+            listener_configs(config),
+            limits=limits,
+            idle_timeout=config.transport.tcp_idle_timeout,
+            connect_timeout=config.transport.connect_timeout,
+            path_mtu=config.transport.udp_mtu,
+            client_tls=client_tls,
+            sip_trace=config.logging.sip_trace,
+        )
+        self.transport.setServiceParent(self)  # type: ignore[no-untyped-call]
+        self.core = UACore(CoreSettings(user_agent=config.server.user_agent), self._send_stateless)
+        timers = TimerConfig(t1=config.timers.t1, t2=config.timers.t2, t4=config.timers.t4)
+        self.layer = TransactionLayer(reactor, self.transport, _ServerUser(self.core), timers)
+        edge.layer = self.layer
+        edge.core = self.core
+        self._stats = task.LoopingCall(self.log_stats)
+        self._stats.clock = reactor
+
+    def _send_stateless(self, response: Response, origin: Origin) -> None:
+        self.transport.send_response(response, origin)
+
+    def setServiceParent(self, parent: Any) -> None:
+        """Also give twistd our log observer (twistd asks the application for one)."""
+        super().setServiceParent(parent)  # type: ignore[no-untyped-call]
+        if isinstance(parent, Componentized):
+            parent.setComponent(  # type: ignore[no-untyped-call]
+                ILogObserver, make_observer(self.config.logging)
+            )
+
+    def privilegedStartService(self) -> None:
+        """Bind the sockets; a port that cannot be bound is a clean start-up error."""
+        try:
+            super().privilegedStartService()  # type: ignore[no-untyped-call]
+        except CannotListenError as error:
+            _cannot_listen(error)
+
+    def startService(self) -> None:
+        """Start listening (if not yet) and logging statistics."""
+        try:
+            super().startService()  # type: ignore[no-untyped-call]
+        except CannotListenError as error:
+            _cannot_listen(error)
+        listening = ", ".join(str(a) for a in self.transport.listening_addresses)
+        self._log.info("b2bua listening on {listening}", listening=listening)
+        self._stats.start(self.config.server.stats_interval, now=False)
+
+    def log_stats(self) -> None:
+        """One line with the counts of live transactions (and later dialogs and calls)."""
+        self._log.info(
+            "live: {clients} client and {servers} server transactions, {requests} requests so far",
+            clients=self.layer.client_count,
+            servers=self.layer.server_count,
+            requests=self.core.stats.requests,
+        )
+
+    def _ignore_further_signals(self) -> None:
+        """A second SIGTERM or SIGINT while draining is noted, not a second reactor.stop()."""
+
+        def note(signum: int, frame: Any) -> None:
+            self.reactor.callFromThread(
+                self._log.info, "Already stopping (signal {signum}); draining", signum=signum
+            )
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread (tests)
+                signal.signal(signum, note)
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        """Drain: refuse new requests, wait for transactions in flight, then close."""
+        self.core.draining = True
+        self._ignore_further_signals()
+        if self._stats.running:
+            self._stats.stop()
+        deadline = self.reactor.seconds() + self.config.server.drain_time
+        while self.layer.pending_count and self.reactor.seconds() < deadline:
+            yield task.deferLater(self.reactor, 0.1, lambda: None)
+        if self.layer.pending_count:
+            self._log.warn(
+                "Drain time over with {n} transactions in flight", n=self.layer.pending_count
+            )
+        else:
+            self._log.info("Drained; stopping")
+        yield super().stopService()  # type: ignore[no-untyped-call]
+
+
+def _cannot_listen(error: CannotListenError) -> None:
+    where = f"{error.interface or '*'}:{error.port}"
+    print(f"b2bua: cannot listen on {where}: {error.socketError}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def makeService(options: Options) -> service.IService:
+    """Build the server from parsed command-line options (twistd calls this)."""
+    config: Config = options["b2bua_config"]
+    try:
+        return B2BUAService(config)
+    except TransportConfigError as error:
+        raise SystemExit(f"b2bua: {config.path}: {error.message}") from None
+
+
+__all__ = ["B2BUAService", "Options", "makeService"]
