@@ -105,6 +105,17 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    """How calls are bridged: failover, timeouts, limits, topology hiding."""
+
+    max_duration: float = 14400.0
+    answer_timeout: float = 5.0
+    ring_timeout: float = 0.0
+    failover_statuses: tuple[int, ...] = (408, 500, 502, 503, 504)
+    pass_headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration."""
 
@@ -116,6 +127,7 @@ class Config:
     transport: TransportConfig = field(default_factory=TransportConfig)
     tls_client: TLSClientConfig = field(default_factory=TLSClientConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
 
 
 T = TypeVar("T")
@@ -186,7 +198,13 @@ class _Reader:
             raise self.error(key, reason)
 
 
-_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_KIND_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+}
 
 
 def _section(
@@ -279,7 +297,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
             path, "", f"not valid TOML: {e}", int(m.group(1)) if m else None
         ) from None
     reader = _Reader(path, text)
-    known = {"listen", "server", "timers", "limits", "transport", "tls_client", "logging"}
+    known = {"listen", "server", "timers", "limits", "transport", "tls_client", "logging", "bridge"}
     reader.table(data, "", known)
     base = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
     listen = _listen(reader, data, base)
@@ -323,7 +341,32 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     reader.check(
         logging.format in LOG_FORMATS, "logging.format", f"must be one of {', '.join(LOG_FORMATS)}"
     )
-    return Config(path, listen, server, timers, limits, transport, tls_client, logging)
+    bridge = _bridge(reader, data)
+    return Config(path, listen, server, timers, limits, transport, tls_client, logging, bridge)
+
+
+def _bridge(reader: _Reader, data: dict[str, Any]) -> BridgeConfig:
+    table = reader.table(data.get("bridge", {}), "bridge", set(BridgeConfig.__dataclass_fields__))
+    d = BridgeConfig()
+    max_duration = reader.get(table, "bridge", "max_duration", float, d.max_duration)
+    reader.check(max_duration > 0, "bridge.max_duration", "must be positive")
+    answer = reader.get(table, "bridge", "answer_timeout", float, d.answer_timeout)
+    reader.check(answer > 0, "bridge.answer_timeout", "must be positive")
+    ring = reader.get(table, "bridge", "ring_timeout", float, d.ring_timeout)
+    reader.check(ring >= 0, "bridge.ring_timeout", "must not be negative (0 disables it)")
+    statuses = reader.get(table, "bridge", "failover_statuses", list, list(d.failover_statuses))
+    reader.check(
+        all(isinstance(c, int) and not isinstance(c, bool) and 300 <= c <= 699 for c in statuses),
+        "bridge.failover_statuses",
+        "must be a list of final status codes (300 to 699)",
+    )
+    names = reader.get(table, "bridge", "pass_headers", list, list(d.pass_headers))
+    reader.check(
+        all(isinstance(n, str) and n for n in names),
+        "bridge.pass_headers",
+        "must be a list of header names",
+    )
+    return BridgeConfig(max_duration, answer, ring, tuple(statuses), tuple(names))
 
 
 def load_config(path: str | None) -> Config:
