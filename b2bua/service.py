@@ -19,13 +19,16 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 from twisted.python.components import Componentized
 
+from .bridge import BridgeSettings, CallManager, HeaderPolicy
+from .bridge.manager import Router
 from .config import Config, ConfigError, load_config
 from .logs import make_observer
-from .sip import Address, Limits, Origin, Request, Response, SIPParseError
+from .routing import Reject, RequestContext
+from .sip import URI, Address, Limits, Origin, Request, Response, SIPParseError
 from .transaction import TimerConfig, TransactionLayer
 from .transaction.failures import TransactionFailure
 from .transaction.server import ServerTransaction
-from .transport import ListenerConfig, TLSConfig, TransportConfigError, TransportManager
+from .transport import ListenerConfig, Resolver, TLSConfig, TransportConfigError, TransportManager
 from .ua.core import CoreSettings, UACore
 
 
@@ -94,21 +97,43 @@ class _ServerUser:
 
     def __init__(self, core: UACore) -> None:
         self.core = core
+        self.calls: CallManager | None = None
 
     def request_received(self, tx: ServerTransaction, request: Request) -> None:
         self.core.request_received(tx, request)
 
     def ack_received(self, request: Request, origin: Origin) -> None:
-        self._log.debug("ACK matching no transaction from {peer}", peer=str(origin.peer))
+        if self.calls is not None:
+            self.calls.ack_received(request, origin)
 
     def cancel_received(self, tx: ServerTransaction, cancel: Request) -> None:
-        tx.respond(self.core.cancelled_response(tx.request))
+        if self.calls is None or not self.calls.cancel_received(tx, cancel):
+            tx.respond(self.core.cancelled_response(tx.request))
 
     def stray_response_received(self, response: Response) -> None:
-        self._log.debug("Stray {status} dropped", status=response.status)
+        if self.calls is not None and response.is_success:
+            self.calls.ack_and_bye_stray(response)
 
     def server_transaction_failed(self, tx: ServerTransaction, failure: TransactionFailure) -> None:
         self._log.info("Server transaction {tx} failed: {failure}", tx=repr(tx), failure=failure)
+
+
+class _Network:
+    """The bridge's view of the network: RFC 3263 resolution and our local addresses."""
+
+    def __init__(self, transport: TransportManager, resolver: Resolver) -> None:
+        self._transport = transport
+        self._resolver = resolver
+
+    def resolve(self, uri: URI) -> defer.Deferred[list[Address]]:
+        return self._resolver.resolve(uri)
+
+    def local_address(self, destination: Address) -> Address:
+        return self._transport.local_address_for(destination)
+
+
+def _no_router(request: Request, context: RequestContext) -> defer.Deferred[object]:
+    return defer.succeed(Reject(404, "No Route Configured"))
 
 
 class B2BUAService(service.MultiService):
@@ -121,7 +146,7 @@ class B2BUAService(service.MultiService):
 
     _log = Logger(namespace="b2bua.service")
 
-    def __init__(self, config: Config, reactor: Any = None) -> None:
+    def __init__(self, config: Config, reactor: Any = None, router: Router | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -149,9 +174,29 @@ class B2BUAService(service.MultiService):
         self.transport.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.core = UACore(CoreSettings(user_agent=config.server.user_agent), self._send_stateless)
         timers = TimerConfig(t1=config.timers.t1, t2=config.timers.t2, t4=config.timers.t4)
-        self.layer = TransactionLayer(reactor, self.transport, _ServerUser(self.core), timers)
+        tu = _ServerUser(self.core)
+        self.layer = TransactionLayer(reactor, self.transport, tu, timers)
         edge.layer = self.layer
         edge.core = self.core
+        bridge = config.bridge
+        self.calls = CallManager(
+            reactor,
+            self.layer,
+            _Network(self.transport, Resolver(reactor)),
+            router if router is not None else _no_router,
+            BridgeSettings(
+                max_duration=bridge.max_duration,
+                answer_timeout=bridge.answer_timeout,
+                ring_timeout=bridge.ring_timeout,
+                failover_statuses=frozenset(bridge.failover_statuses),
+            ),
+            timers,
+            HeaderPolicy(bridge.pass_headers),
+            self.core.decorate,
+        )
+        tu.calls = self.calls
+        self.core.register("INVITE", self.calls.invite_received)
+        self.core.register_dialog_handler(self.calls.in_dialog_request)
         self._stats = task.LoopingCall(self.log_stats)
         self._stats.clock = reactor
 
@@ -186,7 +231,11 @@ class B2BUAService(service.MultiService):
     def log_stats(self) -> None:
         """One line with the counts of live transactions (and later dialogs and calls)."""
         self._log.info(
-            "live: {clients} client and {servers} server transactions, {requests} requests so far",
+            "live: {calls} calls, {dialogs} dialogs, {clients} client and {servers} server "
+            "transactions; {total} calls and {requests} requests so far",
+            calls=len(self.calls.calls),
+            dialogs=len(self.calls.dialogs),
+            total=self.calls.calls_total,
             clients=self.layer.client_count,
             servers=self.layer.server_count,
             requests=self.core.stats.requests,

@@ -13,20 +13,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from twisted.logger import Logger
 
 from ..sip import Origin, Request, Response, SIPParseError, response_for, salvage_request
+from ..transaction import ServerTransaction
 from .checks import check_request, error_response
-
-
-class ServerTransaction(Protocol):
-    """What the core needs of a server transaction: a way to answer."""
-
-    def respond(self, response: Response) -> None:
-        """Send a response within the transaction."""
-
 
 #: A handler for one method: gets the server transaction and the request.
 RequestHandler = Callable[[ServerTransaction, Request], None]
@@ -75,6 +67,7 @@ class UACore:
         self._send_stateless = send_stateless
         self._new_tag = tag_factory
         self._handlers: dict[str, RequestHandler] = {}
+        self._dialog_handler: RequestHandler | None = None
         self.draining = False
         self.stats = CoreStats()
         self.allow: tuple[str, ...] = ()
@@ -85,10 +78,15 @@ class UACore:
         self._handlers[method] = handler
         self._update_allow()
 
+    def register_dialog_handler(self, handler: RequestHandler) -> None:
+        """Send every request with a To tag (in-dialog) to ``handler`` after the checks."""
+        self._dialog_handler = handler
+
     def _update_allow(self) -> None:
         self.allow = tuple(sorted({"OPTIONS", "ACK", "CANCEL", *self._handlers}))
 
-    def _decorate(self, response: Response) -> Response:
+    def decorate(self, response: Response) -> Response:
+        """Add our Server header to a response we originate."""
         response.headers.add("Server", self.settings.user_agent)
         return response
 
@@ -98,11 +96,11 @@ class UACore:
         resp.headers.add("Allow", ", ".join(self.allow))
         resp.headers.add("Accept", ", ".join(self.settings.accept))
         resp.headers.add("Supported", ", ".join(sorted(self.settings.supported)))
-        return self._decorate(resp)
+        return self.decorate(resp)
 
     def cancelled_response(self, request: Request) -> Response:
         """487 Request Terminated, the answer to an INVITE the caller cancelled (9.2)."""
-        return self._decorate(response_for(request, 487, to_tag=self._new_tag()))
+        return self.decorate(response_for(request, 487, to_tag=self._new_tag()))
 
     # -- the transaction user interface ------------------------------------------
     def request_received(self, tx: ServerTransaction, request: Request) -> None:
@@ -113,7 +111,7 @@ class UACore:
             resp = response_for(request, 503, to_tag=self._new_tag())
             resp.headers.add("Retry-After", str(self.settings.retry_after))
             self.stats.rejected += 1
-            tx.respond(self._decorate(resp))
+            tx.respond(self.decorate(resp))
             return
         problem = check_request(request, self.settings.supported, to_tag=self._new_tag())
         if problem is not None:
@@ -126,7 +124,10 @@ class UACore:
                 reason=problem.reason,
             )
             if method != "ACK":
-                tx.respond(self._decorate(problem))
+                tx.respond(self.decorate(problem))
+            return
+        if self._dialog_handler is not None and _in_dialog(request):
+            self._dialog_handler(tx, request)
             return
         handler = self._handlers.get(method)
         if handler is not None:
@@ -139,7 +140,7 @@ class UACore:
             resp = response_for(request, 405, to_tag=self._new_tag())
             resp.headers.add("Allow", ", ".join(self.allow))
             self.stats.rejected += 1
-            tx.respond(self._decorate(resp))
+            tx.respond(self.decorate(resp))
 
     def parse_error(self, error: SIPParseError, data: bytes, origin: Origin) -> None:
         """Bytes that did not parse: answer with the error's status when we can."""
@@ -163,7 +164,7 @@ class UACore:
             reason=error.reason,
         )
         try:
-            self._send_stateless(self._decorate(resp), origin)
+            self._send_stateless(self.decorate(resp), origin)
         except SIPParseError:
             self.stats.dropped += 1  # its Via is unusable: nowhere to send the answer
 

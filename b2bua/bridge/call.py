@@ -1,0 +1,697 @@
+"""One bridged call: the caller's leg (A, we are its UAS) and the callee's leg (B, its UAC).
+
+Everything that happens on one leg is mirrored on the other: provisional and
+final responses, the ACK for 2xx (carrying the answer of a late offer), BYE,
+CANCEL, re-INVITE and UPDATE, PRACK and the other in-dialog requests.  Each leg
+keeps its own Call-ID, tags, CSeq, Via and Contact (topology hiding).
+
+Serial failover walks the router's targets: a target that answers with a
+failover status (408, 5xx by default), that sends nothing within
+``answer_timeout`` or no provisional within ``ring_timeout`` is given up and the
+next one tried; any other final response ends the hunt.  When the hunt ends
+without an answer the caller gets the best final response (RFC 3261 16.7).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ..dialog import Dialog, DialogError, EarlyDialogs, TwoXXRetransmitter, conflict_response
+from ..routing import Target
+from ..sip import (
+    Address,
+    NameAddr,
+    Origin,
+    Request,
+    Response,
+    SIPParseError,
+    response_for,
+)
+from ..transaction import (
+    ClientTransaction,
+    InviteServerTransaction,
+    ServerTransaction,
+    SynthesizedResponse,
+)
+from .network import NULL_USER
+from .relay import add_via, local_contact, relay_response
+
+if TYPE_CHECKING:
+    from ..transaction.clock import DelayedCall
+    from .manager import CallManager
+
+
+class CallState(enum.Enum):
+    """Where a call is in its life."""
+
+    ROUTING = "routing"
+    CALLING = "calling"
+    EARLY = "early"
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
+
+
+def _best_response(responses: list[Response]) -> Response | None:
+    """RFC 3261 16.7 step 6: a 6xx if any, else the lowest class, first come first served."""
+    if not responses:
+        return None
+    six = [r for r in responses if r.status >= 600]
+    if six:
+        return six[0]
+    return min(responses, key=lambda r: r.status // 100)
+
+
+class Attempt:
+    """One INVITE sent to one target (a client transaction and its forks)."""
+
+    __slots__ = (
+        "call",
+        "dead",
+        "destination",
+        "early",
+        "got_provisional",
+        "got_response",
+        "index",
+        "invite",
+        "manager",
+        "target",
+        "timers",
+        "tx",
+    )
+
+    def __init__(self, call: Call, index: int, target: Target) -> None:
+        self.call: Call | None = call
+        self.manager = call.manager
+        self.index = index
+        self.target = target
+        self.invite: Request | None = None
+        self.tx: ClientTransaction | None = None
+        self.destination: Address | None = None
+        self.early: EarlyDialogs | None = None
+        self.got_response = False
+        self.got_provisional = False
+        self.dead = False
+        self.timers: list[DelayedCall] = []
+
+    def response_received(self, tx: ClientTransaction, response: Response) -> None:
+        """Every response of this attempt goes to the call (or is cleaned up if it ended)."""
+        call = self.call
+        if call is not None:
+            call.attempt_response(self, response)
+        elif response.is_success and self.manager is not None:
+            # the call is gone: a late 2xx still gets its ACK and a BYE
+            self.manager.ack_and_bye_stray(response)
+
+    def stop_timers(self) -> None:
+        """Cancel the answer and ring timers."""
+        for timer in self.timers:
+            if timer.active():
+                timer.cancel()
+        self.timers.clear()
+
+
+class _InDialogRelay:
+    """The client-transaction user of a request relayed from one leg to the other."""
+
+    __slots__ = ("call", "incoming", "into", "outgoing", "source")
+
+    def __init__(
+        self,
+        call: Call,
+        source: Dialog,
+        into: Dialog,
+        incoming: ServerTransaction,
+        outgoing: Request,
+    ) -> None:
+        self.call: Call | None = call
+        self.source = source
+        self.into = into
+        self.incoming = incoming
+        self.outgoing = outgoing
+
+    def response_received(self, tx: ClientTransaction, response: Response) -> None:
+        """Mirror the response back on the leg the request came from."""
+        call = self.call
+        if call is None:
+            return
+        if response.status >= 200:
+            self.call = None
+        call.relay_in_dialog_response(self, response)
+
+
+class Call:
+    """The call: A leg, the B-leg attempts, the bridged B dialog, timers."""
+
+    _log = Logger(namespace="b2bua.call")
+
+    def __init__(
+        self,
+        manager: CallManager,
+        tx: InviteServerTransaction,
+        invite: Request,
+        origin: Origin,
+    ) -> None:
+        self.manager: CallManager | None = manager
+        self.state = CallState.ROUTING
+        self.a_tx: InviteServerTransaction | None = tx
+        self.a_invite = invite
+        self.a_origin = origin
+        self.a_tag = secrets.token_hex(6)
+        self.a_contact = local_contact(origin.local)
+        self.a_dialog: Dialog | None = None
+        self.a_retransmitter: TwoXXRetransmitter | None = None
+        self.b_call_id = f"{secrets.token_hex(10)}@b2bua"
+        self.b_tag = secrets.token_hex(6)
+        self.b_dialog: Dialog | None = None
+        self.b_destination: Address | None = None
+        self.b_contact: NameAddr | None = None
+        self.b_ack: Request | None = None
+        self.targets: tuple[Target, ...] = ()
+        self.attempts: list[Attempt] = []
+        self.answered_by: Attempt | None = None
+        self.finals: list[Response] = []
+        self.cancelled = False
+        #: relayed INVITE CSeq numbers: (dialog id of the receiving leg, its number) -> ...
+        self.pending_acks: dict[tuple[object, int], tuple[Dialog, int, Address | None]] = {}
+        self.retransmitters: dict[tuple[object, int], TwoXXRetransmitter] = {}
+        self.timers: list[DelayedCall] = []
+        self.end_reason = ""
+
+    def __repr__(self) -> str:
+        return f"<Call {self.a_invite.call_id} -> {self.b_call_id} {self.state.value}>"
+
+    # -- helpers -------------------------------------------------------------------
+    @property
+    def _m(self) -> CallManager:
+        assert self.manager is not None
+        return self.manager
+
+    def _later(self, delay: float, f: Callable[..., Any], *args: Any) -> DelayedCall:
+        timer = self._m.clock.callLater(delay, f, *args)
+        self.timers.append(timer)
+        return timer
+
+    def _respond_a(self, response: Response) -> None:
+        tx = self.a_tx
+        if tx is not None:
+            tx.respond(response)
+
+    # -- routing ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Ask the routers, then call the first target."""
+        manager = self._m
+        self._later(manager.settings.max_duration, self.end, "maximum call duration")
+        d = manager.route(self.a_invite, self.a_origin)
+        d.addCallbacks(self._routed, self._routing_failed)
+
+    def _routing_failed(self, failure: Failure) -> None:
+        self._log.failure("Routing {call} failed", failure, call=repr(self))
+        self._reject(500, "Routing Error")
+
+    def _routed(self, decision: object) -> None:
+        from ..routing import Reject, Routes
+
+        if self.state is not CallState.ROUTING:
+            return  # cancelled or ended while the router thought
+        if isinstance(decision, Reject):
+            self._reject(decision.status, decision.reason, decision.headers)
+            return
+        if not isinstance(decision, Routes) or not decision.targets:
+            self._reject(404, None)
+            return
+        self.targets = decision.targets
+        self.state = CallState.CALLING
+        self._try(0)
+
+    def _reject(
+        self, status: int, reason: str | None, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        response = response_for(self.a_invite, status, reason, to_tag=self.a_tag)
+        for name, value in headers:
+            response.headers.add(name, value)
+        self._respond_a(self._m.decorate(response))
+        self.end(f"rejected {status}", notify=False)
+
+    # -- B-leg attempts ----------------------------------------------------------------
+    def _try(self, index: int) -> None:
+        if self.state is CallState.ENDED:
+            return
+        if index >= len(self.targets) or self.cancelled:
+            self._hunt_over()
+            return
+        attempt = Attempt(self, index, self.targets[index])
+        self.attempts.append(attempt)
+        target = attempt.target
+        uri = target.uri
+        if target.transport is not None:
+            uri = uri.with_params(transport=target.transport.lower())
+        d = self._m.network.resolve(uri)
+        d.addCallbacks(
+            self._resolved, self._resolve_failed, callbackArgs=(attempt,), errbackArgs=(attempt,)
+        )
+
+    def _resolve_failed(self, failure: Failure, attempt: Attempt) -> None:
+        self._log.failure("Resolving {uri} failed", failure, uri=str(attempt.target.uri))
+        self._resolved([], attempt)
+
+    def _resolved(self, destinations: list[Address], attempt: Attempt) -> None:
+        if self.state is CallState.ENDED or attempt.dead:
+            return
+        if not destinations:
+            self._log.info("No address for {uri}", uri=str(attempt.target.uri))
+            self._attempt_failed(attempt, response_for(self.a_invite, 503, "No Route to Target"))
+            return
+        manager = self._m
+        destination = destinations[0]
+        attempt.destination = destination
+        try:
+            local = manager.network.local_address(destination)
+        except LookupError:
+            self._log.warn("No listener to reach {uri}", uri=str(attempt.target.uri))
+            self._attempt_failed(attempt, response_for(self.a_invite, 503, "No Listener"))
+            return
+        self.b_contact = local_contact(local)
+        invite = self._b_invite(attempt, local)
+        attempt.invite = invite
+        attempt.early = EarlyDialogs(invite)
+        manager.register_b_call_id(self.b_call_id, self)
+        settings = manager.settings
+        timeout = attempt.target.timeout or settings.answer_timeout
+        attempt.timers.append(manager.clock.callLater(timeout, self._answer_timeout, attempt))
+        ring = (
+            attempt.target.ring_timeout
+            if attempt.target.ring_timeout is not None
+            else settings.ring_timeout
+        )
+        if ring:
+            attempt.timers.append(manager.clock.callLater(ring, self._ring_timeout, attempt))
+        attempt.tx = manager.transactions.send_request(invite, destination, attempt)
+
+    def _b_invite(self, attempt: Attempt, local: Address) -> Request:
+        """The B-leg INVITE: the caller's request re-originated with our identity on the wire."""
+        a = self.a_invite
+        uri = attempt.target.uri
+        if uri.user is None and a.request_uri.user is not None:
+            uri = uri.replace(user=a.request_uri.user)
+        invite = Request(
+            "INVITE", uri.without_params("transport") if attempt.target.transport else uri
+        )
+        h = invite.headers
+        add_via(invite, local)
+        max_forwards = a.max_forwards
+        h.add("Max-Forwards", str(69 if max_forwards is None else max_forwards - 1))
+        h.add("From", str(a.from_.without_params("tag").with_params(tag=self.b_tag)))
+        h.add("To", str(a.to.without_params("tag")))
+        h.add("Call-ID", self.b_call_id)
+        # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
+        h.add("CSeq", f"{attempt.index + 1} INVITE")
+        assert self.b_contact is not None
+        h.add("Contact", str(self.b_contact))
+        for name, value in self._m.policy.copied(a):
+            h.add(name, value)
+        changes = attempt.target.headers
+        for name in changes.remove:
+            h.remove(name)
+        for name, value in changes.set:
+            h.set(name, value)
+        for name, value in changes.add:
+            h.add(name, value)
+        invite.body = a.body
+        return invite
+
+    def _answer_timeout(self, attempt: Attempt) -> None:
+        if not attempt.got_response and not attempt.dead:
+            self._log.info("{uri} did not answer: next target", uri=str(attempt.target.uri))
+            self._give_up(attempt, "no answer")
+
+    def _ring_timeout(self, attempt: Attempt) -> None:
+        if not attempt.got_provisional and not attempt.dead and self.answered_by is None:
+            self._log.info("{uri} did not ring: next target", uri=str(attempt.target.uri))
+            self._give_up(attempt, "no ringing")
+
+    def _give_up(self, attempt: Attempt, why: str) -> None:
+        """Abandon an attempt (CANCEL it when possible) and try the next target."""
+        attempt.dead = True
+        attempt.stop_timers()
+        if attempt.tx is not None:
+            attempt.tx.cancel(f'SIP;cause=408;text="{why}"')
+        self.finals.append(response_for(self.a_invite, 408, "Request Timeout"))
+        self._try(attempt.index + 1)
+
+    def _attempt_failed(self, attempt: Attempt, response: Response) -> None:
+        attempt.dead = True
+        attempt.stop_timers()
+        if not isinstance(response, SynthesizedResponse) or response.status != 487:
+            self.finals.append(response)
+        if self.cancelled:
+            self._hunt_over()
+            return
+        failover = self._m.settings.failover_statuses
+        if response.status in failover or isinstance(response, SynthesizedResponse):
+            self._try(attempt.index + 1)
+        else:
+            self._hunt_over()
+
+    def _hunt_over(self) -> None:
+        """No target answered: give the caller the best final response (16.7)."""
+        if self.state is CallState.ENDED or self.answered_by is not None:
+            return
+        if self.cancelled:
+            self.end("cancelled", notify=False)
+            return
+        best = _best_response(self.finals)
+        if best is None:
+            status, reason = 480, "Temporarily Unavailable"
+        elif best.status == 503:
+            status, reason = 500, "Service Unavailable Downstream"  # 16.7: never forward 503
+        else:
+            status, reason = best.status, best.reason
+        response = response_for(self.a_invite, status, reason, to_tag=self._a_tag_for_final())
+        if best is not None:
+            for name, value in self._m.policy.copied(best):
+                response.headers.add(name, value)
+            response.body = best.body
+        self._respond_a(self._m.decorate(response))
+        self.end(f"failed {status}", notify=False)
+
+    def _a_tag_for_final(self) -> str:
+        return self.a_tag
+
+    # -- responses on the B leg --------------------------------------------------------
+    def attempt_response(self, attempt: Attempt, response: Response) -> None:
+        """A response to one of our B-leg INVITEs."""
+        attempt.got_response = True
+        status = response.status
+        if status == 100:
+            return
+        if status < 200:
+            attempt.got_provisional = True
+            if attempt.dead or self.state is CallState.ENDED or self.answered_by is not None:
+                return
+            self._b_provisional(attempt, response)
+        elif status < 300:
+            self._b_answered(attempt, response)
+        elif not attempt.dead and self.state is not CallState.ENDED:
+            if attempt.early is not None:
+                for dialog in attempt.early.terminate_early():
+                    self._m.forget_dialog(dialog)
+            self._attempt_failed(attempt, response)
+
+    def _b_provisional(self, attempt: Attempt, response: Response) -> None:
+        assert attempt.early is not None
+        try:
+            b_dialog = attempt.early.on_response(response)
+        except (ValueError, SIPParseError):
+            b_dialog = None
+        if b_dialog is not None and b_dialog.id not in self._m.dialogs:
+            self._m.add_dialog(b_dialog, self, "B")
+        if b_dialog is not None:
+            self.b_dialog = b_dialog
+            self.b_destination = attempt.destination
+        out = relay_response(
+            self._m.policy, self.a_invite, response, to_tag=self.a_tag, contact=self.a_contact
+        )
+        self._respond_a(self._m.decorate(out))
+        if self.a_dialog is None:
+            self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
+            self._m.add_dialog(self.a_dialog, self, "A")
+        self.state = CallState.EARLY
+
+    def _b_answered(self, attempt: Attempt, response: Response) -> None:
+        assert attempt.early is not None
+        try:
+            b_dialog = attempt.early.on_response(response)
+        except (ValueError, SIPParseError):
+            b_dialog = None
+        if b_dialog is None:
+            return
+        if self.answered_by is not None:
+            if b_dialog is self.b_dialog:
+                if self.b_ack is not None and self.b_destination is not None:
+                    self._m.transactions.send_ack(
+                        self.b_ack, self.b_destination
+                    )  # 2xx retransmitted
+                return
+            self._ack_and_bye(b_dialog, attempt.destination)  # another fork answered too
+            return
+        if attempt.dead or self.state is CallState.ENDED or self.cancelled:
+            self._ack_and_bye(b_dialog, attempt.destination)
+            return
+        attempt.stop_timers()
+        self.answered_by = attempt
+        manager = self._m
+        if b_dialog.id not in manager.dialogs:
+            manager.add_dialog(b_dialog, self, "B")
+        for other in attempt.early.early():
+            if other is not b_dialog:
+                manager.forget_dialog(other)
+        self.b_dialog = b_dialog
+        self.b_destination = attempt.destination
+        out = relay_response(
+            manager.policy, self.a_invite, response, to_tag=self.a_tag, contact=self.a_contact
+        )
+        out = manager.decorate(out)
+        self._respond_a(out)
+        if self.a_dialog is None:
+            self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
+            manager.add_dialog(self.a_dialog, self, "A")
+        else:
+            self.a_dialog.response_sent(out)
+        self.state = CallState.CONFIRMED
+        # The B leg's ACK waits for the caller's: it may carry the answer (late offer).
+        self.pending_acks[(self.a_dialog.id, self.a_invite.cseq.number)] = (
+            b_dialog,
+            attempt.invite.cseq.number if attempt.invite is not None else 1,
+            attempt.destination,
+        )
+        self._retransmit_2xx(self.a_dialog, self.a_invite.cseq.number, self._respond_a, out)
+
+    def _retransmit_2xx(
+        self, dialog: Dialog, cseq: int, send: Callable[[Response], None], response: Response
+    ) -> None:
+        timers = self._m.timers
+        key = (dialog.id, cseq)
+        self.retransmitters[key] = TwoXXRetransmitter(
+            self._m.clock,
+            send,
+            response,
+            timers.t1,
+            timers.t2,
+            lambda: self.end("2xx never acknowledged"),
+        )
+
+    def _ack_and_bye(self, dialog: Dialog, destination: Address | None) -> None:
+        """ACK a 2xx we do not want and hang up on it (a fork, or a 2xx after CANCEL)."""
+        manager = self.manager
+        if manager is None or destination is None:
+            return
+        local = manager.network.local_address(destination)
+        ack = dialog.create_ack()
+        add_via(ack, local)
+        manager.transactions.send_ack(ack, destination)
+        try:
+            bye = dialog.create_request("BYE")
+        except DialogError:
+            return
+        add_via(bye, local)
+        manager.transactions.send_request(bye, destination, NULL_USER)
+        dialog.terminate()
+        manager.forget_dialog(dialog)
+
+    # -- the caller's requests -------------------------------------------------------
+    def cancel(self) -> None:
+        """The caller sent CANCEL before the final response (RFC 3261 9.2)."""
+        if self.state is CallState.ENDED or self.answered_by is not None:
+            return
+        self.cancelled = True
+        for attempt in self.attempts:
+            if not attempt.dead and attempt.tx is not None:
+                attempt.tx.cancel()
+            attempt.stop_timers()
+        assert self.manager is not None
+        self._respond_a(self.manager.decorate(response_for(self.a_invite, 487, to_tag=self.a_tag)))
+        self.end("cancelled", notify=False)
+
+    def ack_received(self, leg: str, dialog: Dialog, ack: Request) -> None:
+        """An ACK for a 2xx we relayed: stop retransmitting, ACK the other leg."""
+        key = (dialog.id, ack.cseq.number)
+        retransmitter = self.retransmitters.pop(key, None)
+        if retransmitter is not None:
+            retransmitter.ack_received()
+        pending = self.pending_acks.pop(key, None)
+        if pending is None:
+            return
+        other, number, destination = pending
+        if destination is None:
+            return
+        manager = self._m
+        out = other.create_ack(
+            number,
+            body=ack.body,
+            content_type=ack.headers.get("Content-Type") if ack.body else None,
+        )
+        add_via(out, manager.network.local_address(destination))
+        manager.transactions.send_ack(out, destination)
+        if other is self.b_dialog:
+            self.b_ack = out
+
+    def request_received(
+        self, leg: str, dialog: Dialog, tx: ServerTransaction, request: Request
+    ) -> None:
+        """An in-dialog request from one leg: answer it here or relay it to the other."""
+        manager = self._m
+        method = request.method
+        if not dialog.check_remote_cseq(request):
+            tx.respond(manager.decorate(response_for(request, 500, "CSeq Out of Order")))
+            return
+        other = self.b_dialog if leg == "A" else self.a_dialog
+        destination = self.b_destination if leg == "A" else self._a_destination()
+        if method == "BYE":
+            dialog.receive_request(request)
+            tx.respond(manager.decorate(response_for(request, 200)))
+            self.end(f"BYE from {leg}", skip=dialog)
+            return
+        conflict = conflict_response(dialog, request) if method in ("INVITE", "UPDATE") else None
+        if conflict is not None:
+            tx.respond(manager.decorate(conflict))
+            return
+        if other is None or destination is None or other.is_terminated:
+            tx.respond(manager.decorate(response_for(request, 481)))
+            return
+        headers = manager.policy.copied(request)
+        if method == "PRACK":
+            headers = [(n, v) for n, v in headers]
+            rack = request.headers.get("RAck")
+            if rack is not None:
+                headers.append(("RAck", self._rewrite_rack(rack, leg)))
+        try:
+            dialog.receive_request(request)
+            out = other.create_request(
+                method,
+                body=request.body,
+                content_type=request.headers.get("Content-Type") if request.body else None,
+                headers=[(n, v) for n, v in headers if n.lower() not in ("content-type", "c")],
+                contact=self.b_contact if other is self.b_dialog else self.a_contact,
+            )
+        except DialogError as error:
+            tx.respond(
+                manager.decorate(response_for(request, 491 if "INVITE" in str(error) else 500))
+            )
+            return
+        add_via(out, manager.network.local_address(destination))
+        relay = _InDialogRelay(self, dialog, other, tx, out)
+        manager.transactions.send_request(out, destination, relay)
+
+    def _rewrite_rack(self, rack: str, leg: str) -> str:
+        """RAck carries the INVITE's CSeq: translate it to the other leg's numbering."""
+        parts = rack.split()
+        if len(parts) == 3 and leg == "A" and self.answered_by is not None:
+            invite = self.answered_by.invite
+            if invite is not None:
+                parts[1] = str(invite.cseq.number)
+        elif len(parts) == 3 and leg == "A" and self.attempts:
+            invite = self.attempts[-1].invite
+            if invite is not None:
+                parts[1] = str(invite.cseq.number)
+        return " ".join(parts)
+
+    def _a_destination(self) -> Address | None:
+        """Where requests to the caller go: its Contact, over the transport it used."""
+        return self._m.a_destination(self)
+
+    def relay_in_dialog_response(self, relay: _InDialogRelay, response: Response) -> None:
+        """A response from the other leg to a relayed in-dialog request."""
+        if self.state is CallState.ENDED:
+            return
+        manager = self._m
+        incoming = relay.incoming
+        relay.into.response_received(response)
+        if response.status == 100:
+            return
+        source = relay.source
+        contact = self.a_contact if source is self.a_dialog else self.b_contact
+        out = manager.decorate(
+            relay_response(manager.policy, incoming.request, response, contact=contact)
+        )
+        source.response_sent(out)
+        incoming.respond(out)
+        method = incoming.request.method
+        if method == "INVITE" and response.is_success:
+            destination = (
+                self.b_destination if relay.into is self.b_dialog else self._a_destination()
+            )
+            key = (source.id, incoming.request.cseq.number)
+            self.pending_acks[key] = (relay.into, relay.outgoing.cseq.number, destination)
+            self._retransmit_2xx(source, incoming.request.cseq.number, incoming.respond, out)
+        elif method == "INVITE" and response.status >= 300 and relay.outgoing is not None:
+            pass  # the transaction layer ACKs non-2xx finals itself
+        if response.status in (408, 481) and response.status >= 200:
+            self.end(f"{response.status} on an in-dialog request")
+
+    # -- ending ------------------------------------------------------------------------
+    def end(self, reason: str, *, notify: bool = True, skip: Dialog | None = None) -> None:
+        """End the call: BYE the confirmed legs (but ``skip``), stop timers, forget state."""
+        if self.state is CallState.ENDED:
+            return
+        manager = self.manager
+        previous = self.state
+        self.state = CallState.ENDED
+        self.end_reason = reason
+        if manager is None:
+            return
+        if notify:
+            if previous in (CallState.ROUTING, CallState.CALLING, CallState.EARLY):
+                for attempt in self.attempts:
+                    if not attempt.dead and attempt.tx is not None:
+                        attempt.tx.cancel()
+                    attempt.dead = True
+                if self.a_tx is not None and self.answered_by is None:
+                    status = 408 if reason == "maximum call duration" else 500
+                    self._respond_a(
+                        manager.decorate(response_for(self.a_invite, status, to_tag=self.a_tag))
+                    )
+            for dialog, destination in (
+                (self.a_dialog, self._a_destination()),
+                (self.b_dialog, self.b_destination),
+            ):
+                if dialog is None or dialog is skip or not dialog.is_confirmed:
+                    continue
+                if destination is None:
+                    continue
+                try:
+                    bye = dialog.create_request("BYE")
+                except DialogError:
+                    continue
+                add_via(bye, manager.network.local_address(destination))
+                manager.transactions.send_request(bye, destination, NULL_USER)
+        self._log.debug("Call {call} ended: {reason}", call=repr(self), reason=reason)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        manager = self.manager
+        for timer in self.timers:
+            if timer.active():
+                timer.cancel()
+        self.timers.clear()
+        for retransmitter in self.retransmitters.values():
+            retransmitter.stop()
+        self.retransmitters.clear()
+        self.pending_acks.clear()
+        for attempt in self.attempts:
+            attempt.stop_timers()
+            attempt.call = None
+            attempt.dead = True
+        if manager is not None:
+            manager.call_ended(self)
+        self.a_tx = None
+        self.manager = None
+
+
+__all__ = ["Attempt", "Call", "CallState", "Deferred"]

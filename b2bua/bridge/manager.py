@@ -1,0 +1,233 @@
+"""The call manager: turns new INVITEs into calls and routes in-dialog traffic to them.
+
+It is the UAS core's handler for INVITE and for every request that carries a To
+tag, and the transaction user for ACKs, CANCELs and stray 2xx responses.  It
+owns the map from dialog ids to calls, which is the only state that outlives a
+message; a call removes its dialogs from it when it ends, so nothing lingers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from ..dialog import Dialog, DialogId, no_dialog_response
+from ..routing import RequestContext
+from ..sip import URI, Address, NameAddr, Origin, Request, Response, SIPParseError, response_for
+from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfig
+from ..transaction.clock import Clock
+from .call import Call
+from .network import NULL_USER, Network, Transactions
+from .relay import HeaderPolicy, add_via
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """The [bridge] configuration the calls need."""
+
+    max_duration: float = 14400.0
+    answer_timeout: float = 5.0
+    ring_timeout: float = 0.0
+    failover_statuses: frozenset[int] = frozenset({408, 500, 502, 503, 504})
+
+
+#: A router: (request, context) -> Deferred firing with a decision.
+Router = Callable[[Request, RequestContext], "Deferred[Any]"]
+
+
+class CallManager:
+    """Creates calls, dispatches in-dialog requests and ACKs, keeps the dialog map."""
+
+    _log = Logger(namespace="b2bua.bridge")
+
+    def __init__(
+        self,
+        clock: Clock,
+        transactions: Transactions,
+        network: Network,
+        router: Router,
+        settings: BridgeSettings,
+        timers: TimerConfig,
+        policy: HeaderPolicy,
+        decorate: Callable[[Response], Response],
+    ) -> None:
+        self.clock = clock
+        self.transactions = transactions
+        self.network = network
+        self._router = router
+        self.settings = settings
+        self.timers = timers
+        self.policy = policy
+        self.decorate = decorate
+        self.calls: set[Call] = set()
+        self.dialogs: dict[DialogId, tuple[Call, str, Dialog]] = {}
+        self._by_invite: dict[InviteServerTransaction, Call] = {}
+        self._b_call_ids: dict[str, Call] = {}
+        self._a_destinations: dict[Call, Address] = {}
+        self.calls_total = 0
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def route(self, request: Request, origin: Origin) -> Deferred[Any]:
+        """Ask the configured routers about a new call."""
+        return self._router(request, RequestContext(origin.peer, origin.local))
+
+    def add_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
+        """Index a dialog of ``call`` so in-dialog requests find it."""
+        self.dialogs[dialog.id] = (call, leg, dialog)
+
+    def forget_dialog(self, dialog: Dialog) -> None:
+        """Drop a dialog from the index."""
+        self.dialogs.pop(dialog.id, None)
+
+    def register_b_call_id(self, call_id: str, call: Call) -> None:
+        """Remember our outgoing Call-ID: seeing it come back in is a loop."""
+        self._b_call_ids[call_id] = call
+
+    def call_ended(self, call: Call) -> None:
+        """Forget everything about an ended call."""
+        self.calls.discard(call)
+        if call.a_tx is not None:
+            self._by_invite.pop(call.a_tx, None)
+        self._b_call_ids.pop(call.b_call_id, None)
+        self._a_destinations.pop(call, None)
+        for dialog_id in [k for k, v in self.dialogs.items() if v[0] is call]:
+            del self.dialogs[dialog_id]
+
+    def counts(self) -> dict[str, int]:
+        """Live calls and dialogs, for the periodic statistics line."""
+        return {"calls": len(self.calls), "dialogs": len(self.dialogs), "total": self.calls_total}
+
+    def a_destination(self, call: Call) -> Address | None:
+        """Where requests to the caller go: the remote target over the caller's transport."""
+        cached = self._a_destinations.get(call)
+        if cached is not None:
+            return cached
+        dialog = call.a_dialog
+        if dialog is None:
+            return None
+        destination = _literal_destination(dialog, call.a_origin)
+        if destination is not None:
+            self._a_destinations[call] = destination
+        return destination
+
+    # -- the UAS core's handlers ---------------------------------------------------
+    def invite_received(self, tx: ServerTransaction, request: Request) -> None:
+        """A new INVITE (no To tag): a new call."""
+        if not isinstance(tx, InviteServerTransaction):
+            return
+        if request.call_id in self._b_call_ids:
+            tx.respond(self.decorate(response_for(request, 482, to_tag=_tag())))
+            return
+        origin = tx.origin
+        call = Call(self, tx, request, origin)
+        self.calls.add(call)
+        self._by_invite[tx] = call
+        self.calls_total += 1
+        call.start()
+
+    def in_dialog_request(self, tx: ServerTransaction, request: Request) -> None:
+        """A request with a To tag: relay it within its call, or 481."""
+        found = self.dialogs.get(_dialog_id(request))
+        if found is None:
+            tx.respond(self.decorate(no_dialog_response(request)))
+            return
+        call, leg, dialog = found
+        call.request_received(leg, dialog, tx, request)
+
+    def ack_received(self, request: Request, origin: Origin) -> None:
+        """An ACK for a 2xx: to its call."""
+        found = self.dialogs.get(_dialog_id(request))
+        if found is not None:
+            call, leg, dialog = found
+            call.ack_received(leg, dialog, request)
+
+    def cancel_received(self, tx: ServerTransaction, cancel: Request) -> bool:
+        """A CANCEL matched an INVITE we have not answered: cancel its call."""
+        call = self._by_invite.get(tx)  # type: ignore[call-overload]
+        if call is None:
+            return False
+        call.cancel()
+        return True
+
+    def ack_and_bye_stray(self, response: Response) -> None:
+        """A 2xx for an INVITE of ours that nobody wants any more: ACK it, then BYE (RFC 6026)."""
+        try:
+            contact = response.contacts[0].uri if response.contacts else None
+            if contact is None or response.cseq.method != "INVITE":
+                return
+            request = Request("INVITE", contact)
+            for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+                value = response.headers.get(name)
+                if value is not None:
+                    request.headers.add(name, value)
+            request.headers.set("To", str(response.to.without_params("tag")))
+            dialog = Dialog.from_uac(request, response)
+        except (SIPParseError, ValueError):
+            return
+        destination = _literal_target(dialog.remote_target)
+        if destination is None:
+            return
+        local = self.network.local_address(destination)
+        ack = dialog.create_ack(response.cseq.number)
+        add_via(ack, local)
+        self.transactions.send_ack(ack, destination)
+        bye = dialog.create_request("BYE")
+        add_via(bye, local)
+        self.transactions.send_request(bye, destination, NULL_USER)
+
+
+def _tag() -> str:
+    import secrets
+
+    return secrets.token_hex(6)
+
+
+def _dialog_id(request: Request) -> DialogId:
+    return DialogId(request.call_id, request.to_tag or "", request.from_tag or "")
+
+
+def _literal_target(uri: URI) -> Address | None:
+    """A destination for a URI whose host is an IP address (no DNS needed)."""
+    from ..sip.address import DEFAULT_PORTS
+
+    transport = (uri.transport or "udp").upper()
+    if uri.scheme == "sips":
+        transport = "TLS"
+    host = uri.params.get("maddr") or uri.host
+    host = host[1:-1] if host.startswith("[") else host
+    if not _is_ip(host):
+        return None
+    return Address(transport, host, uri.port or DEFAULT_PORTS.get(transport, 5060))
+
+
+def _literal_destination(dialog: Dialog, origin: Origin) -> Address | None:
+    """Requests to the caller: the route set's first hop or the remote target.
+
+    A caller behind NAT or reached over a connection it opened is best reached
+    where its requests came from: for stream transports, and for UDP when the
+    Contact host is not an IP we can reach, use the source address.
+    """
+    from ..dialog import next_hop
+
+    uri = next_hop(dialog)
+    target = _literal_target(uri)
+    if target is None or origin.peer.transport != "UDP":
+        return origin.peer
+    return target
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["BridgeSettings", "CallManager", "NameAddr"]

@@ -1,0 +1,95 @@
+"""Topology hiding: which headers cross from one leg to the other, and how.
+
+A B2BUA re-originates every message, so by default nothing that identifies one
+side's network (Via, Contact, Record-Route, Route, Call-ID, tags, CSeq) reaches
+the other.  Everything else (Supported, Require, Allow, Session-Expires,
+User-Agent, unknown extension headers, the body) is copied so the legs can still
+negotiate end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..sip import URI, Address, Message, NameAddr, Request, Response, header_key, response_for
+from ..transaction import new_branch
+
+#: Headers that belong to one leg (topology, transaction and dialog identity,
+#: hop-by-hop credentials) and are never copied unless configured.
+HIDDEN = frozenset(
+    {
+        "via",
+        "route",
+        "record-route",
+        "contact",
+        "call-id",
+        "from",
+        "to",
+        "cseq",
+        "max-forwards",
+        "content-length",
+        "path",
+        "service-route",
+        "authorization",
+        "proxy-authorization",
+        "proxy-require",
+        "rack",
+        "timestamp",
+    }
+)
+
+
+#: Requests whose 1xx/2xx responses carry the answerer's Contact (dialog creation, refresh).
+_REFRESH = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
+
+
+class HeaderPolicy:
+    """Decides which headers are copied across legs (``pass_headers`` lifts hiding)."""
+
+    __slots__ = ("hidden",)
+
+    def __init__(self, pass_headers: Iterable[str] = ()) -> None:
+        self.hidden = HIDDEN - {header_key(name) for name in pass_headers}
+
+    def copied(self, source: Message) -> list[tuple[str, str]]:
+        """The copyable header lines of ``source`` (for dialog.create_request)."""
+        hidden = self.hidden
+        return [
+            (name, value)
+            for name, value in source.headers.items()
+            if header_key(name) not in hidden
+        ]
+
+
+def local_contact(local: Address) -> NameAddr:
+    """Our Contact for a leg reached through ``local`` (one of our listeners)."""
+    params: dict[str, str | None] = {}
+    if local.transport != "UDP":
+        params["transport"] = local.transport.lower()
+    return NameAddr(
+        URI("sip", user="b2bua", host=local.host_for_uri, port=local.port, params=params)
+    )
+
+
+def add_via(request: Request, local: Address) -> None:
+    """Put our Via (new branch, rport) on top of ``request``."""
+    via = f"SIP/2.0/{local.transport} {local.host_for_uri}:{local.port};branch={new_branch()};rport"
+    request.headers.add("Via", via, first=True)
+
+
+def relay_response(
+    policy: HeaderPolicy,
+    request: Request,
+    response: Response,
+    *,
+    to_tag: str | None = None,
+    contact: NameAddr | None = None,
+) -> Response:
+    """The response to ``request`` on this leg that mirrors ``response`` from the other leg."""
+    out = response_for(request, response.status, response.reason, to_tag=to_tag)
+    if contact is not None and 100 < response.status < 300 and request.method in _REFRESH:
+        out.headers.add("Contact", str(contact))
+    for name, value in policy.copied(response):
+        out.headers.add(name, value)
+    out.body = response.body
+    return out
