@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeVar
@@ -116,6 +116,32 @@ class BridgeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PluginConfig:
+    """One ``[[plugin]]`` table: the module to load and its own options.
+
+    ``options`` is the table without ``module``, as parsed from TOML; the plugin
+    validates it.  ``key`` names the table in error messages ("plugin[0]"),
+    ``line`` is the line of its ``[[plugin]]`` header and ``lines`` maps the keys
+    inside it ("plugin[0].route[1].targets") to their lines, best effort.
+    """
+
+    module: str
+    options: dict[str, Any]
+    key: str
+    line: int | None = None
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, key: str) -> int | None:
+        """The line of ``key`` or of the nearest enclosing key that has one."""
+        while key:
+            line = self.lines.get(key)
+            if line is not None:
+                return line
+            key = _parent_key(key)
+        return self.line
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration."""
 
@@ -128,6 +154,8 @@ class Config:
     tls_client: TLSClientConfig = field(default_factory=TLSClientConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    plugins: tuple[PluginConfig, ...] = ()
+    plugin_dirs: tuple[str, ...] = ()
 
 
 T = TypeVar("T")
@@ -298,6 +326,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         ) from None
     reader = _Reader(path, text)
     known = {"listen", "server", "timers", "limits", "transport", "tls_client", "logging", "bridge"}
+    known |= {"plugin", "plugin_dirs"}
     reader.table(data, "", known)
     base = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
     listen = _listen(reader, data, base)
@@ -342,7 +371,21 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         logging.format in LOG_FORMATS, "logging.format", f"must be one of {', '.join(LOG_FORMATS)}"
     )
     bridge = _bridge(reader, data)
-    return Config(path, listen, server, timers, limits, transport, tls_client, logging, bridge)
+    plugins = _plugins(reader, data)
+    plugin_dirs = _plugin_dirs(reader, data, base)
+    return Config(
+        path,
+        listen,
+        server,
+        timers,
+        limits,
+        transport,
+        tls_client,
+        logging,
+        bridge,
+        plugins,
+        plugin_dirs,
+    )
 
 
 def _bridge(reader: _Reader, data: dict[str, Any]) -> BridgeConfig:
@@ -367,6 +410,138 @@ def _bridge(reader: _Reader, data: dict[str, Any]) -> BridgeConfig:
         "must be a list of header names",
     )
     return BridgeConfig(max_duration, answer, ring, tuple(statuses), tuple(names))
+
+
+_MODULE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _plugins(reader: _Reader, data: dict[str, Any]) -> tuple[PluginConfig, ...]:
+    entries = data.get("plugin", [])
+    if not isinstance(entries, list):
+        reason = "must be an array of tables ([[plugin]])"
+        raise ConfigError(reader.path, "plugin", reason, reader.line_of("plugin[0]"))
+    lines = _plugin_key_lines(reader.lines)
+    out: list[PluginConfig] = []
+    for i, entry in enumerate(entries):
+        key = f"plugin[{i}]"
+        if not isinstance(entry, dict):
+            raise reader.error(key, "must be a table ([[plugin]])")
+        module = entry.get("module")
+        where = lines.get(f"{key}.module", lines.get(key))
+        if module is None:
+            raise ConfigError(reader.path, key, "missing required key 'module'", lines.get(key))
+        if not isinstance(module, str) or _MODULE_NAME_RE.fullmatch(module) is None:
+            raise ConfigError(
+                reader.path,
+                f"{key}.module",
+                f"must be a module name ('static_routes', 'package.module'), not {module!r}",
+                where,
+            )
+        options = {k: v for k, v in entry.items() if k != "module"}
+        mine = {k: v for k, v in lines.items() if k == key or k.startswith((key + ".", key + "["))}
+        out.append(PluginConfig(module, options, key, lines.get(key), mine))
+    return tuple(out)
+
+
+def _plugin_dirs(reader: _Reader, data: dict[str, Any], base: str) -> tuple[str, ...]:
+    dirs = reader.get(data, "", "plugin_dirs", list, [])
+    out: list[str] = []
+    for i, entry in enumerate(dirs):
+        key = f"plugin_dirs[{i}]"
+        if not isinstance(entry, str) or not entry:
+            raise ConfigError(
+                reader.path, key, "must be a directory name", reader.line_of("plugin_dirs")
+            )
+        full = os.path.normpath(entry if os.path.isabs(entry) else os.path.join(base, entry))
+        if not os.path.isdir(full):
+            raise ConfigError(
+                reader.path,
+                key,
+                f"directory {full!r} does not exist",
+                reader.line_of("plugin_dirs"),
+            )
+        out.append(full)
+    return tuple(out)
+
+
+def _parent_key(key: str) -> str:
+    """``a[1].b`` -> ``a[1]`` -> ``a`` -> ``""``."""
+    cut = max(key.rfind("."), key.rfind("["))
+    return key[:cut] if cut > 0 else ""
+
+
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*$")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_.\s-]+?)\s*=(.*)$")
+_INLINE_KEY_RE = re.compile(r"[{,]\s*([A-Za-z0-9_-]+)\s*=")
+
+
+def _plugin_key_lines(lines: list[str]) -> dict[str, int]:
+    """Map keys inside ``[[plugin]]`` tables ("plugin[0].route[1].targets") to lines.
+
+    Best effort, by reading the text: tomllib keeps no positions.  Understands
+    ``[[plugin]]``, sub-tables (``[[plugin.route]]``, ``[plugin.x]``), ``key =``
+    lines and arrays of inline tables written one table a line.
+    """
+    out: dict[str, int] = {}
+    path: str | None = None  # the table the following keys belong to
+    index = -1  # of the current [[plugin]]
+    counts: dict[str, int] = {}  # array-of-tables sizes, by resolved array key
+    depth = 0  # bracket depth inside a multi-line value
+    array = ""  # the key of the multi-line array value
+    element = -1
+    for number, raw in enumerate(lines, 1):
+        code = _STRING_RE.sub('""', raw).split("#", 1)[0]
+        if depth > 0:
+            stripped = code.strip()
+            if depth == 1 and stripped.startswith("{") and path is not None:
+                element += 1
+                out.setdefault(f"{array}[{element}]", number)
+                for name in _INLINE_KEY_RE.findall(stripped):
+                    out.setdefault(f"{array}[{element}].{name}", number)
+            depth += code.count("[") + code.count("{") - code.count("]") - code.count("}")
+            continue
+        header = _HEADER_RE.match(code)
+        if header is not None:
+            parts = [p.strip().strip("\"'") for p in header.group(2).split(".")]
+            double = header.group(1) == "[["
+            if parts[0] != "plugin":
+                path = None
+            elif len(parts) == 1:
+                index += 1 if double else 0
+                path = f"plugin[{index}]"
+                counts = {}
+                out.setdefault(path, number)
+            elif index >= 0:
+                resolved = f"plugin[{index}]"
+                for part in parts[1:-1]:
+                    resolved = f"{resolved}.{part}"
+                    if resolved in counts:
+                        resolved = f"{resolved}[{counts[resolved] - 1}]"
+                resolved = f"{resolved}.{parts[-1]}"
+                if double:
+                    counts[resolved] = counts.get(resolved, 0) + 1
+                    resolved = f"{resolved}[{counts[resolved] - 1}]"
+                path = resolved
+                out.setdefault(path, number)
+            continue
+        match = _KEY_RE.match(code)
+        if match is None or path is None:
+            continue
+        name = ".".join(p.strip() for p in match.group(1).split("."))
+        full = f"{path}.{name}"
+        out.setdefault(full, number)
+        value = match.group(2)
+        depth = value.count("[") + value.count("{") - value.count("]") - value.count("}")
+        if depth > 0:
+            array, element = full, -1
+            stripped = value.strip()[1:].strip()
+            if stripped.startswith("{"):  # the first inline table on the key's own line
+                element = 0
+                out.setdefault(f"{array}[0]", number)
+                for name in _INLINE_KEY_RE.findall(stripped):
+                    out.setdefault(f"{array}[0].{name}", number)
+    return out
 
 
 def load_config(path: str | None) -> Config:
