@@ -1,0 +1,64 @@
+"""Graceful shutdown of the real server: SIGTERM and SIGINT end it cleanly.
+
+On either signal the server drains (refuses new requests, waits for transactions
+in flight, logs "Drained; stopping") and twistd exits with status 0, with no
+traceback in its log.  One server per signal; both tests below look at its run.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import free_port
+from tests.integration.harness import config_text, options_request, running_server, udp_exchange
+
+CONFIG_EXTRA = "[server]\ndrain_time = 2.0\n"
+
+EXIT_STATUS_BUG = (
+    "server bug: twistd re-raises the stop signal after a clean shutdown "
+    "(twisted.application.app._exitWithSignal, since reactor._exitSignal is set by the "
+    "SIGTERM/SIGINT handler), so the process dies of the signal: status -15 / -2 "
+    "(shell 143 / 130) instead of exit 0"
+)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    signal: signal.Signals
+    status: int
+    log: str
+
+
+@pytest.fixture(scope="module", params=[signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def stopped(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stopped]:
+    """A server that answered an OPTIONS, then got the signal; its exit status and log."""
+    sig: signal.Signals = request.param
+    workdir = tmp_path_factory.mktemp(f"server-{sig.name}")
+    port = free_port("both")
+    config = config_text(udp=port, tcp=port, extra=CONFIG_EXTRA)
+    with running_server(workdir, config, ready_udp=port, ready_tcp=port) as server:
+        answers = udp_exchange(options_request(0), port)
+        assert answers and answers[0].startswith(b"SIP/2.0 200 "), answers
+        status = server.stop(sig, timeout=15)
+    yield Stopped(sig, status, server.log)
+
+
+def test_signal_drains_cleanly(stopped: Stopped) -> None:
+    assert f"Received {stopped.signal.name}" in stopped.log, stopped.log
+    assert "Drained" in stopped.log, stopped.log
+    assert "Server Shut Down" in stopped.log, stopped.log
+    assert "Traceback" not in stopped.log, stopped.log
+
+
+@pytest.mark.xfail(reason=EXIT_STATUS_BUG, raises=AssertionError, strict=True)
+def test_signal_exit_status_zero(stopped: Stopped) -> None:
+    assert stopped.status == 0, (
+        f"exit status {stopped.status} after {stopped.signal.name} "
+        f"(negative: killed by that signal)\n{stopped.log}"
+    )
