@@ -126,7 +126,7 @@ class PluginConfig:
     """
 
     module: str
-    options: dict[str, Any]
+    options: dict[str, Any] = field(hash=False)  # a dict: Config stays hashable
     key: str
     line: int | None = None
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
