@@ -45,7 +45,11 @@ class _DropTrace:
 def make_observer(config: LoggingConfig, stream: IO[str] | None = None) -> ILogObserver:
     """The log observer for this configuration: level filter, trace filter, format."""
     out = sys.stdout if stream is None else stream
-    inner = jsonFileLogObserver(out) if config.format == "json" else textFileLogObserver(out)
+    inner = (
+        jsonFileLogObserver(out, recordSeparator="")
+        if config.format == "json"
+        else textFileLogObserver(out)
+    )
     levels = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(config.level))
     if config.sip_trace:
         levels.setLogLevelForNamespace(TRACE_NAMESPACE, LogLevel.debug)
@@ -54,7 +58,7 @@ def make_observer(config: LoggingConfig, stream: IO[str] | None = None) -> ILogO
 
 def json_observer() -> ILogObserver:
     """JSON lines on stdout, for ``twistd --logger=b2bua.logs.json_observer``."""
-    return jsonFileLogObserver(sys.stdout)
+    return jsonFileLogObserver(sys.stdout, recordSeparator="")
 
 
 def event_text(event: LogEvent) -> str:

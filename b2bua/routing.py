@@ -29,7 +29,7 @@ class RequestContext:
 
     @property
     def transport(self) -> str:
-        """"UDP", "TCP" or "TLS"."""
+        """ "UDP", "TCP" or "TLS"."""
         return self.source.transport
 
 

@@ -29,6 +29,7 @@ from .transaction import TimerConfig, TransactionLayer
 from .transaction.failures import TransactionFailure
 from .transaction.server import ServerTransaction
 from .transport import ListenerConfig, Resolver, TLSConfig, TransportConfigError, TransportManager
+from .transport.routing import stamp_received
 from .ua.core import CoreSettings, UACore
 
 
@@ -172,7 +173,11 @@ class B2BUAService(service.MultiService):
             sip_trace=config.logging.sip_trace,
         )
         self.transport.setServiceParent(self)  # type: ignore[no-untyped-call]
-        self.core = UACore(CoreSettings(user_agent=config.server.user_agent), self._send_stateless)
+        self.core = UACore(
+            CoreSettings(user_agent=config.server.user_agent),
+            self._send_stateless,
+            stamp=stamp_received,
+        )
         timers = TimerConfig(t1=config.timers.t1, t2=config.timers.t2, t4=config.timers.t4)
         tu = _ServerUser(self.core)
         self.layer = TransactionLayer(reactor, self.transport, tu, timers)
@@ -270,6 +275,10 @@ class B2BUAService(service.MultiService):
         else:
             self._log.info("Drained; stopping")
         yield super().stopService()  # type: ignore[no-untyped-call]
+        # A drained stop is a clean exit: twistd would otherwise re-raise the signal
+        # that stopped it and exit with status 128+N.  Documented: exit status 0.
+        if hasattr(self.reactor, "_exitSignal"):
+            self.reactor._exitSignal = None
 
 
 def _cannot_listen(error: CannotListenError) -> None:

@@ -314,33 +314,43 @@ class StreamFramer:
         self._buffer = buf
 
 
+#: The headers an answer to a malformed request copies (RFC 3261 8.2.6.2).
+_ANSWER_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
 def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None:
     """Best effort: the request in ``data`` that parse_message refused, to answer it.
 
     A UAS answers a malformed request with an error (RFC 3261 8.2) when it can
-    build a response: that needs a request line and Via, From, To, Call-ID and
-    CSeq lines to copy.  Returns None when even that much is missing (the bytes
-    are then dropped).  Never raises.
+    route a response: that needs a request line and a readable top Via.  The
+    Via, From, To, Call-ID and CSeq lines that can be read are kept (RFC 4475
+    3.3.1: answer 400 even when some are missing); every other line, readable or
+    not, is ignored.  Returns None when no answer can be routed.  Never raises.
     """
+    lim = DEFAULT_LIMITS if limits is None else limits
+    data = data.lstrip(b"\r\n")[: lim.max_message_size]
+    end = data.find(b"\r\n\r\n")
+    head = data[:end] if end >= 0 else data
+    start, sep, rest = head.partition(b"\r\n")
+    parts = start.split(b" ")
+    if not sep or len(parts) < 3 or parts[0].startswith(b"SIP/"):
+        return None
+    if _TOKEN_RE.fullmatch(parts[0]) is None:
+        return None
+    headers = Headers()
+    for line in rest.split(b"\r\n"):
+        colon = line.find(b":")
+        if colon <= 0:
+            continue
+        name = line[:colon].strip(b" \t").decode("latin-1")
+        key = COMPACT_FORMS.get(name.lower(), name.lower())
+        if key in _ANSWER_HEADERS:
+            headers.add(name, line[colon + 1 :].strip(b" \t"))
+    request = Request(
+        parts[0].decode("ascii"), b" ".join(parts[1:-1]).decode("utf-8", "replace"), headers
+    )
     try:
-        lim = DEFAULT_LIMITS if limits is None else limits
-        data = data.lstrip(b"\r\n")[: lim.max_message_size]
-        end = data.find(b"\r\n\r\n")
-        head = data[:end] if end >= 0 else data
-        start, sep, rest = head.partition(b"\r\n")
-        parts = start.split(b" ")
-        if not sep or len(parts) < 3 or parts[0].startswith(b"SIP/"):
-            return None
-        if _TOKEN_RE.fullmatch(parts[0]) is None:
-            return None
-        loose = Limits(
-            lim.max_message_size, lim.max_headers, lim.max_message_size, lim.max_body_size
-        )
-        msg = parse_head(b"X sip:x SIP/2.0\r\n" + rest, loose)
-        index = msg.headers._index()
-        if any(key not in index for key, _ in _ESSENTIAL):
-            return None
-        uri = b" ".join(parts[1:-1]).decode("utf-8", "replace")
-        return Request(parts[0].decode("ascii"), uri, msg.headers)
+        _ = request.top_via
     except SIPParseError:
         return None
+    return request

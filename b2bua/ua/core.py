@@ -62,10 +62,12 @@ class UACore:
         send_stateless: StatelessSender,
         *,
         tag_factory: Callable[[], str] = new_tag,
+        stamp: Callable[[Request, Origin], object] | None = None,
     ) -> None:
         self.settings = settings
         self._send_stateless = send_stateless
         self._new_tag = tag_factory
+        self._stamp = stamp
         self._handlers: dict[str, RequestHandler] = {}
         self._dialog_handler: RequestHandler | None = None
         self.draining = False
@@ -155,6 +157,12 @@ class UACore:
                 reason=error.reason,
             )
             return
+        if self._stamp is not None:
+            try:
+                self._stamp(request, origin)  # received/rport, so the answer goes back (18.2.1)
+            except SIPParseError:
+                self.stats.dropped += 1
+                return
         resp = error_response(request, error.status, error.reason, to_tag=self._new_tag())
         self._log.info(
             "Answered malformed {method} from {peer} with {status}: {reason}",

@@ -18,12 +18,6 @@ from tests.integration.harness import config_text, options_request, running_serv
 
 CONFIG_EXTRA = "[server]\ndrain_time = 2.0\n"
 
-EXIT_STATUS_BUG = (
-    "server bug: twistd re-raises the stop signal after a clean shutdown "
-    "(twisted.application.app._exitWithSignal, since reactor._exitSignal is set by the "
-    "SIGTERM/SIGINT handler), so the process dies of the signal: status -15 / -2 "
-    "(shell 143 / 130) instead of exit 0"
-)
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,6 @@ def test_signal_drains_cleanly(stopped: Stopped) -> None:
     assert "Traceback" not in stopped.log, stopped.log
 
 
-@pytest.mark.xfail(reason=EXIT_STATUS_BUG, raises=AssertionError, strict=True)
 def test_signal_exit_status_zero(stopped: Stopped) -> None:
     assert stopped.status == 0, (
         f"exit status {stopped.status} after {stopped.signal.name} "

@@ -5,7 +5,6 @@
 - ``sip_trace = true``: the log holds the full OPTIONS received and the full 200
   sent; ``sip_trace = false``: neither.
 
-The strict one-object-a-line check is a strict xfail for a known bug (RS_BUG).
 """
 
 from __future__ import annotations
@@ -52,12 +51,6 @@ def call_id(message: bytes) -> str:
     return m.group(1).decode()
 
 
-RS_BUG = (
-    "server bug: b2bua.logs.make_observer uses twisted's jsonFileLogObserver with its "
-    "default recordSeparator='\\x1e', so every JSON log line starts with an RS byte "
-    "(RFC 7464 JSON text sequence) and is not a JSON object: json.loads and JSON-lines "
-    "tools fail on it; recordSeparator='' gives one object a line"
-)
 
 
 @dataclass(frozen=True)
@@ -132,7 +125,6 @@ def test_json_log_records(json_run: JsonRun) -> None:
     assert "Traceback" not in json_run.stdout
 
 
-@pytest.mark.xfail(reason=RS_BUG, raises=AssertionError, strict=True)
 def test_json_every_stdout_line_is_an_object(json_run: JsonRun) -> None:
     _, bad = parse_lines(stdout_lines(json_run))
     assert not bad, "stdout lines that are not JSON objects:\n" + "\n".join(bad[:10])

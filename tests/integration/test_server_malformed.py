@@ -15,9 +15,6 @@ client's socket (RFC 3581) rather than to the foreign sent-by address.
 A UDP datagram cannot be larger than 65,507 octets, so to make one "oversized" the
 server here runs with ``[limits] max_message_size = 16384``; over TCP a 70 KB
 message is sent as well.
-
-Cases that hit a known (reported) server bug are strict xfails naming the bug: when
-the bug is fixed they XPASS, which fails, and the marker has to be removed.
 """
 
 from __future__ import annotations
@@ -217,29 +214,6 @@ def stray_response() -> bytes:
     ).encode()
 
 
-# Known server bugs (reported; each marks its cases as strict xfails, so that the fix
-# turns them into XPASS failures and the marker has to go).
-UNSTAMPED = (
-    "server bug: the answer to a request that does not parse (UACore.parse_error -> "
-    "send_stateless) is routed by the raw top Via: received/rport are never added "
-    "(stamp_received runs only for parsed requests), so it goes to the Via sent-by "
-    "(192.0.2.10:5060 here), not back to the source address and port"
-)
-NO_CALL_ID = (
-    "server bug: salvage_request needs Call-ID, so a request missing only Call-ID is "
-    "dropped instead of answered 400 (RFC 4475 3.3.1); also " + UNSTAMPED
-)
-MAX_HEADERS = (
-    "server bug: salvage_request re-parses the head with the same max_headers, so a "
-    "request over max_headers is dropped instead of answered 400 (etc/b2bua.toml "
-    "documents 400); also " + UNSTAMPED
-)
-BAD_LINE = (
-    "server bug: salvage_request fails on any unparseable header line, so a request "
-    "with a header line without a colon is dropped (UDP and TCP) instead of answered 400"
-)
-
-
 @dataclass(frozen=True)
 class Case:
     """One input and the answers allowed for it (NO_ANSWER: nothing must come back)."""
@@ -249,7 +223,6 @@ class Case:
     expected: tuple[int | None, ...]
     # (header regex that the answer must contain), checked when an answer came back.
     must_contain: tuple[bytes, ...] = field(default=())
-    bug: str | None = None  # a known server bug: the test is a strict xfail until fixed
 
 
 def udp_cases() -> list[Case]:
@@ -259,29 +232,24 @@ def udp_cases() -> list[Case]:
         Case("garbage", rng.randbytes(512), (NO_ANSWER,)),
         Case("garbage text", b"hello, this is not SIP at all\r\n\r\n", (NO_ANSWER,)),
         Case("nul bytes", b"\x00" * 256, (NO_ANSWER,)),
-        Case("nul in From tag", message().replace(b";tag=", b";tag=\x00\x00", 1), (400,),
-             bug=UNSTAMPED),
-        Case("nul in Call-ID", message().replace(b"@192.0.2.10\r\nCSeq", b"\x00@x\r\nCSeq"), (400,),
-             bug=UNSTAMPED),
-        Case("bad version", message(version="SIP/3.0"), (505,), bug=UNSTAMPED),
-        Case("missing Call-ID", message(drop=("Call-ID",)), (400,), bug=NO_CALL_ID),
+        Case("nul in From tag", message().replace(b";tag=", b";tag=\x00\x00", 1), (400,)),
+        Case("nul in Call-ID", message().replace(b"@192.0.2.10\r\nCSeq", b"\x00@x\r\nCSeq"), (400,)),
+        Case("bad version", message(version="SIP/3.0"), (505,)),
+        Case("missing Call-ID", message(drop=("Call-ID",)), (400,)),
         Case("missing CSeq", message(drop=("CSeq",)), (400, NO_ANSWER)),
         Case("Content-Length larger than datagram", message(body=b"v=0\r\n", content_length=500),
-             (400,), bug=UNSTAMPED),
-        Case("malformed Content-Length", message(content_length=-1), (400,), bug=UNSTAMPED),
-        Case("CSeq method mismatch", message(replace={"CSeq": "1 INVITE"}), (400,),
-             bug=UNSTAMPED),
+             (400,)),
+        Case("malformed Content-Length", message(content_length=-1), (400,)),
+        Case("CSeq method mismatch", message(replace={"CSeq": "1 INVITE"}), (400,)),
         Case(f"oversized datagram ({len(big_body)} B body)",
              message(body=big_body, extra=("Content-Type: text/plain",)), (413, NO_ANSWER)),
         Case("header line over max_line_length", message(extra=("Subject: " + "s" * 9000,)),
-             (400,), bug=UNSTAMPED),
+             (400,)),
         Case("request line over max_line_length", message(uri="sip:" + "a" * 9000 + "@127.0.0.1"),
-             (414,), bug=UNSTAMPED),
+             (414,)),
         Case("more header lines than max_headers",
-             message(extra=tuple(f"X-Filler-{i}: {i}" for i in range(300))), (400,),
-             bug=MAX_HEADERS),
-        Case("header line without colon", message(extra=("This is no header",)), (400,),
-             bug=BAD_LINE),
+             message(extra=tuple(f"X-Filler-{i}: {i}" for i in range(300))), (400,)),
+        Case("header line without colon", message(extra=("This is no header",)), (400,)),
         Case("unknown URI scheme", message(uri="xyz:alice@example.com"), (416,)),
         Case("Require: foo", message(extra=("Require: foo",)), (420,),
              (rb"\r\nUnsupported: foo\r\n",)),
@@ -291,13 +259,13 @@ def udp_cases() -> list[Case]:
         Case("stray response", stray_response(), (NO_ANSWER,)),
         Case("malformed ACK", message("ACK", version="SIP/3.0"), (NO_ANSWER,)),
         # RFC 4475 torture messages.
-        Case("torture badvers", torture("badvers"), (505,), bug=UNSTAMPED),
+        Case("torture badvers", torture("badvers"), (505,)),
         Case("torture unkscm", torture("unkscm"), (416,)),
         Case("torture bext01", torture("bext01"), (420,),
              (rb"\r\nUnsupported: [^\r]*nothingSupportsThis",)),
         Case("torture intmeth", torture("intmeth"), (501,)),
-        Case("torture mismatch01", torture("mismatch01"), (400,), bug=UNSTAMPED),
-        Case("torture clerr", torture("clerr"), (400,), bug=UNSTAMPED),
+        Case("torture mismatch01", torture("mismatch01"), (400,)),
+        Case("torture clerr", torture("clerr"), (400,)),
         Case("torture zeromf (OPTIONS, Max-Forwards 0)", torture("zeromf"), (200,)),
         Case("torture bigcode (response)", torture("bigcode"), (NO_ANSWER,)),
     ]  # fmt: skip
@@ -310,7 +278,6 @@ class StreamCase:
     name: str
     data: bytes
     statuses: tuple[int, ...]
-    bug: str | None = None
 
 
 def tcp_cases() -> list[StreamCase]:
@@ -320,8 +287,7 @@ def tcp_cases() -> list[StreamCase]:
                    good + message(version="SIP/3.0", transport="TCP") + message(transport="TCP"),
                    (200, 505)),
         StreamCase("good, then header line without colon",
-                   good + message(transport="TCP", extra=("This is no header",)), (200, 400),
-                   bug=BAD_LINE),
+                   good + message(transport="TCP", extra=("This is no header",)), (200, 400)),
         StreamCase("missing Content-Length", message(transport="TCP", drop=("Content-Length",)),
                    (400,)),
         StreamCase("malformed Content-Length", message(transport="TCP", content_length=-5),
@@ -414,17 +380,8 @@ def split_stream(data: str) -> list[str]:
 
 
 def params(cases: list[Case] | list[StreamCase]) -> list[Any]:
-    """One pytest.param per case; a known server bug makes it a strict xfail."""
-    return [
-        pytest.param(
-            c,
-            id=c.name,
-            marks=[pytest.mark.xfail(reason=c.bug, raises=AssertionError, strict=True)]
-            if c.bug
-            else [],
-        )
-        for c in cases
-    ]
+    """One pytest.param per case, named after it."""
+    return [pytest.param(c, id=c.name) for c in cases]
 
 
 @pytest.mark.parametrize("case", params(udp_cases()))
