@@ -23,6 +23,7 @@ from .bridge import BridgeSettings, CallManager, HeaderPolicy
 from .bridge.manager import Router
 from .config import Config, ConfigError, load_config
 from .logs import make_observer
+from .plugin import Plugins, load_plugins
 from .routing import Reject, RequestContext
 from .sip import URI, Address, Limits, Origin, Request, Response, SIPParseError
 from .transaction import TimerConfig, TransactionLayer
@@ -46,11 +47,12 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         """Load and validate the configuration now, so errors stop the start cleanly."""
         try:
-            self["b2bua_config"] = load_config(self["config"])
+            config = load_config(self["config"])
+            self["b2bua_config"] = config
+            self["b2bua_plugins"] = load_plugins(config)
         except ConfigError as error:
             raise usage.UsageError(str(error)) from None
         if self["check"]:
-            config: Config = self["b2bua_config"]
             listen = ", ".join(f"{lc.transport}:{lc.host}:{lc.port}" for lc in config.listen)
             print(f"{config.path}: OK (listening on {listen})")
             raise SystemExit(0)
@@ -290,8 +292,9 @@ def _cannot_listen(error: CannotListenError) -> None:
 def makeService(options: Options) -> service.IService:
     """Build the server from parsed command-line options (twistd calls this)."""
     config: Config = options["b2bua_config"]
+    plugins: Plugins = options["b2bua_plugins"]
     try:
-        return B2BUAService(config)
+        return B2BUAService(config, router=plugins.route)
     except TransportConfigError as error:
         raise SystemExit(f"b2bua: {config.path}: {error.message}") from None
 
