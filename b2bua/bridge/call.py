@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from ..dialog import Dialog, DialogError, EarlyDialogs, TwoXXRetransmitter, conflict_response
 from ..routing import Target
 from ..sip import (
+    URI,
     Address,
     NameAddr,
     Origin,
@@ -307,8 +308,16 @@ class Call:
         add_via(invite, local)
         max_forwards = a.max_forwards
         h.add("Max-Forwards", str(69 if max_forwards is None else max_forwards - 1))
-        h.add("From", str(a.from_.without_params("tag").with_params(tag=self.b_tag)))
-        h.add("To", str(a.to.without_params("tag")))
+        # Identities keep their user part and display name; hosts are ours and the
+        # target's, so no address of the caller's network reaches the callee.
+        caller = a.from_
+        from_uri = URI(
+            caller.uri.scheme if caller.uri.is_sip else "sip",
+            user=caller.uri.user,
+            host=local.host_for_uri,
+        )
+        h.add("From", str(NameAddr(from_uri, caller.display_name, {"tag": self.b_tag})))
+        h.add("To", str(NameAddr(uri.replace(params={}, headers={}), a.to.display_name)))
         h.add("Call-ID", self.b_call_id)
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
         h.add("CSeq", f"{attempt.index + 1} INVITE")
