@@ -41,6 +41,7 @@ from ..transaction import (
     ServerTransaction,
     SynthesizedResponse,
 )
+from .destinations import dialog_destination
 from .network import NULL_USER
 from .relay import add_via, local_contact, relay_response
 
@@ -121,7 +122,7 @@ class Attempt:
 class _InDialogRelay:
     """The client-transaction user of a request relayed from one leg to the other."""
 
-    __slots__ = ("call", "incoming", "into", "outgoing", "source")
+    __slots__ = ("call", "cancelled", "done", "incoming", "into", "outgoing", "source", "tx")
 
     def __init__(
         self,
@@ -136,15 +137,19 @@ class _InDialogRelay:
         self.into = into
         self.incoming = incoming
         self.outgoing = outgoing
+        self.tx: ClientTransaction | None = None
+        self.cancelled = False
+        self.done = False
 
     def response_received(self, tx: ClientTransaction, response: Response) -> None:
         """Mirror the response back on the leg the request came from."""
         call = self.call
-        if call is None:
-            return
-        if response.status >= 200:
-            self.call = None
-        call.relay_in_dialog_response(self, response)
+        if call is not None:
+            call.relay_in_dialog_response(self, response)
+
+    def transaction_terminated(self, tx: ClientTransaction) -> None:
+        """The outgoing transaction is over: no more responses, drop the call."""
+        self.call = None
 
 
 class Call:
@@ -171,16 +176,21 @@ class Call:
         self.b_call_id = f"{secrets.token_hex(10)}@b2bua"
         self.b_tag = secrets.token_hex(6)
         self.b_dialog: Dialog | None = None
-        self.b_destination: Address | None = None
+        #: where the bridged B dialog's target was reached (for next hops by name)
+        self.b_fallback: Address | None = None
         self.b_contact: NameAddr | None = None
-        self.b_ack: Request | None = None
+        #: ACKs we sent for 2xx responses, by (dialog id, CSeq number), to resend
+        self.acks: dict[tuple[object, int], Request] = {}
+        #: requests relayed from one leg to the other and not yet answered
+        self.relays: set[_InDialogRelay] = set()
         self.targets: tuple[Target, ...] = ()
         self.attempts: list[Attempt] = []
         self.answered_by: Attempt | None = None
         self.finals: list[Response] = []
         self.cancelled = False
-        #: relayed INVITE CSeq numbers: (dialog id of the receiving leg, its number) -> ...
-        self.pending_acks: dict[tuple[object, int], tuple[Dialog, int, Address | None]] = {}
+        #: 2xx relayed to one leg whose ACK we await, by (that dialog's id, its INVITE
+        #: CSeq): the other leg's dialog and INVITE CSeq, which get our ACK then
+        self.pending_acks: dict[tuple[object, int], tuple[Dialog, int]] = {}
         self.retransmitters: dict[tuple[object, int], TwoXXRetransmitter] = {}
         self.timers: list[DelayedCall] = []
         self.end_reason = ""
@@ -198,6 +208,43 @@ class Call:
         timer = self._m.clock.callLater(delay, f, *args)
         self.timers.append(timer)
         return timer
+
+    def _dest(self, dialog: Dialog | None) -> Address | None:
+        """Where requests on ``dialog`` go: its next hop (route set, else remote target)."""
+        if dialog is None:
+            return None
+        if dialog is self.a_dialog:
+            return self._m.a_destination(self)
+        return dialog_destination(dialog, self.b_fallback)
+
+    def _send_ack(
+        self, dialog: Dialog, number: int, body: bytes = b"", ctype: str | None = None
+    ) -> None:
+        """ACK a 2xx on ``dialog`` (remembered, so a retransmitted 2xx gets it again)."""
+        destination = self._dest(dialog)
+        if destination is None:
+            return
+        manager = self._m
+        ack = dialog.create_ack(number, body=body, content_type=ctype if body else None)
+        add_via(ack, manager.network.local_address(destination))
+        manager.transactions.send_ack(ack, destination)
+        self.acks[(dialog.id, number)] = ack
+
+    def _resend_ack(self, dialog: Dialog, number: int) -> None:
+        ack = self.acks.get((dialog.id, number))
+        destination = self._dest(dialog)
+        if ack is not None and destination is not None:
+            self._m.transactions.send_ack(ack, destination)
+
+    def _a_response(self, response: Response) -> Response:
+        """The caller's copy of a B-leg response to the INVITE (12.1.1: Record-Route copied)."""
+        out = relay_response(
+            self._m.policy, self.a_invite, response, to_tag=self.a_tag, contact=self.a_contact
+        )
+        if 100 < response.status < 300:
+            for value in self.a_invite.headers.get_lines("Record-Route"):
+                out.headers.add("Record-Route", value)
+        return self._m.decorate(out)
 
     def _respond_a(self, response: Response) -> None:
         tx = self.a_tx
@@ -386,6 +433,9 @@ class Call:
         if best is not None:
             for name, value in self._m.policy.copied(best):
                 response.headers.add(name, value)
+            if 300 <= status < 400:  # the redirect's new addresses are its message
+                for value in best.headers.get_lines("Contact"):
+                    response.headers.add("Contact", value)
             response.body = best.body
         self._respond_a(self._m.decorate(response))
         self.end(f"failed {status}", notify=False)
@@ -423,11 +473,9 @@ class Call:
             self._m.add_dialog(b_dialog, self, "B")
         if b_dialog is not None:
             self.b_dialog = b_dialog
-            self.b_destination = attempt.destination
-        out = relay_response(
-            self._m.policy, self.a_invite, response, to_tag=self.a_tag, contact=self.a_contact
-        )
-        self._respond_a(self._m.decorate(out))
+            self.b_fallback = attempt.destination
+        out = self._a_response(response)
+        self._respond_a(out)
         if self.a_dialog is None:
             self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
             self._m.add_dialog(self.a_dialog, self, "A")
@@ -443,10 +491,8 @@ class Call:
             return
         if self.answered_by is not None:
             if b_dialog is self.b_dialog:
-                if self.b_ack is not None and self.b_destination is not None:
-                    self._m.transactions.send_ack(
-                        self.b_ack, self.b_destination
-                    )  # 2xx retransmitted
+                number = attempt.invite.cseq.number if attempt.invite is not None else 1
+                self._resend_ack(b_dialog, number)  # the 2xx was retransmitted
                 return
             self._ack_and_bye(b_dialog, attempt.destination)  # another fork answered too
             return
@@ -462,11 +508,8 @@ class Call:
             if other is not b_dialog:
                 manager.forget_dialog(other)
         self.b_dialog = b_dialog
-        self.b_destination = attempt.destination
-        out = relay_response(
-            manager.policy, self.a_invite, response, to_tag=self.a_tag, contact=self.a_contact
-        )
-        out = manager.decorate(out)
+        self.b_fallback = attempt.destination
+        out = self._a_response(response)
         self._respond_a(out)
         if self.a_dialog is None:
             self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
@@ -478,7 +521,6 @@ class Call:
         self.pending_acks[(self.a_dialog.id, self.a_invite.cseq.number)] = (
             b_dialog,
             attempt.invite.cseq.number if attempt.invite is not None else 1,
-            attempt.destination,
         )
         self._retransmit_2xx(self.a_dialog, self.a_invite.cseq.number, self._respond_a, out)
 
@@ -499,6 +541,7 @@ class Call:
     def _ack_and_bye(self, dialog: Dialog, destination: Address | None) -> None:
         """ACK a 2xx we do not want and hang up on it (a fork, or a 2xx after CANCEL)."""
         manager = self.manager
+        destination = dialog_destination(dialog, destination)
         if manager is None or destination is None:
             return
         local = manager.network.local_address(destination)
@@ -535,21 +578,9 @@ class Call:
         if retransmitter is not None:
             retransmitter.ack_received()
         pending = self.pending_acks.pop(key, None)
-        if pending is None:
-            return
-        other, number, destination = pending
-        if destination is None:
-            return
-        manager = self._m
-        out = other.create_ack(
-            number,
-            body=ack.body,
-            content_type=ack.headers.get("Content-Type") if ack.body else None,
-        )
-        add_via(out, manager.network.local_address(destination))
-        manager.transactions.send_ack(out, destination)
-        if other is self.b_dialog:
-            self.b_ack = out
+        if pending is not None:
+            other, number = pending
+            self._send_ack(other, number, ack.body, ack.headers.get("Content-Type"))
 
     def request_received(
         self, leg: str, dialog: Dialog, tx: ServerTransaction, request: Request
@@ -561,11 +592,11 @@ class Call:
             tx.respond(manager.decorate(response_for(request, 500, "CSeq Out of Order")))
             return
         other = self.b_dialog if leg == "A" else self.a_dialog
-        destination = self.b_destination if leg == "A" else self._a_destination()
+        destination = self._dest(other)
         if method == "BYE":
             dialog.receive_request(request)
             tx.respond(manager.decorate(response_for(request, 200)))
-            self.end(f"BYE from {leg}", skip=dialog)
+            self.end(f"BYE from {leg}", skip=dialog, status=487)
             return
         conflict = conflict_response(dialog, request) if method in ("INVITE", "UPDATE") else None
         if conflict is not None:
@@ -596,7 +627,10 @@ class Call:
             return
         add_via(out, manager.network.local_address(destination))
         relay = _InDialogRelay(self, dialog, other, tx, out)
-        manager.transactions.send_request(out, destination, relay)
+        self.relays.add(relay)
+        if method == "INVITE":
+            manager.relays[tx] = relay
+        relay.tx = manager.transactions.send_request(out, destination, relay)
 
     def _rewrite_rack(self, rack: str, leg: str) -> str:
         """RAck carries the INVITE's CSeq: translate it to the other leg's numbering."""
@@ -611,42 +645,74 @@ class Call:
                 parts[1] = str(invite.cseq.number)
         return " ".join(parts)
 
-    def _a_destination(self) -> Address | None:
-        """Where requests to the caller go: its Contact, over the transport it used."""
-        return self._m.a_destination(self)
-
     def relay_in_dialog_response(self, relay: _InDialogRelay, response: Response) -> None:
         """A response from the other leg to a relayed in-dialog request."""
-        if self.state is CallState.ENDED:
+        manager = self.manager
+        status = response.status
+        if status == 100 or manager is None:
             return
-        manager = self._m
+        number = relay.outgoing.cseq.number
+        is_invite = relay.outgoing.method == "INVITE"
+        if relay.done or relay.cancelled or self.state is CallState.ENDED:
+            # already answered on the source leg (a retransmitted or late final):
+            # the dialog still learns the outcome, and a 2xx still needs its ACK
+            if status >= 200:
+                relay.into.response_received(response)
+            if is_invite and response.is_success:
+                if (relay.into.id, number) in self.acks:
+                    self._resend_ack(relay.into, number)
+                else:
+                    self._send_ack(relay.into, number)
+            return
         incoming = relay.incoming
         relay.into.response_received(response)
-        if response.status == 100:
-            return
         source = relay.source
         contact = self.a_contact if source is self.a_dialog else self.b_contact
         out = manager.decorate(
             relay_response(manager.policy, incoming.request, response, contact=contact)
         )
+        if status >= 200:
+            relay.done = True
+            self.relays.discard(relay)
+            manager.relays.pop(incoming, None)
         source.response_sent(out)
         incoming.respond(out)
-        method = incoming.request.method
-        if method == "INVITE" and response.is_success:
-            destination = (
-                self.b_destination if relay.into is self.b_dialog else self._a_destination()
-            )
+        if is_invite and response.is_success:
             key = (source.id, incoming.request.cseq.number)
-            self.pending_acks[key] = (relay.into, relay.outgoing.cseq.number, destination)
+            self.pending_acks[key] = (relay.into, number)
             self._retransmit_2xx(source, incoming.request.cseq.number, incoming.respond, out)
-        elif method == "INVITE" and response.status >= 300 and relay.outgoing is not None:
-            pass  # the transaction layer ACKs non-2xx finals itself
-        if response.status in (408, 481) and response.status >= 200:
-            self.end(f"{response.status} on an in-dialog request")
+        if status in (408, 481):
+            self.end(f"{status} on an in-dialog request")
+
+    def cancel_relay(self, relay: _InDialogRelay) -> None:
+        """The sender cancelled a relayed request: 487 to it, CANCEL to the other leg."""
+        if relay.done or relay.cancelled:
+            return
+        relay.cancelled = True
+        self.relays.discard(relay)
+        manager = self.manager
+        if manager is not None:
+            manager.relays.pop(relay.incoming, None)
+        incoming = relay.incoming
+        if not incoming.final_sent:
+            out = response_for(incoming.request, 487)
+            if manager is not None:
+                out = manager.decorate(out)
+            relay.source.response_sent(out)
+            incoming.respond(out)
+        if relay.tx is not None:
+            relay.tx.cancel()
 
     # -- ending ------------------------------------------------------------------------
-    def end(self, reason: str, *, notify: bool = True, skip: Dialog | None = None) -> None:
-        """End the call: BYE the confirmed legs (but ``skip``), stop timers, forget state."""
+    def end(
+        self, reason: str, *, notify: bool = True, skip: Dialog | None = None, status: int = 0
+    ) -> None:
+        """End the call: BYE the confirmed legs (but ``skip``), stop timers, forget state.
+
+        An unanswered caller INVITE gets ``status`` (487 after the caller's BYE, 408
+        at the duration limit, 500 otherwise); pending relayed requests get 487;
+        2xx responses still waiting for their ACK get one before the BYE.
+        """
         if self.state is CallState.ENDED:
             return
         manager = self.manager
@@ -662,16 +728,20 @@ class Call:
                         attempt.tx.cancel()
                     attempt.dead = True
                 if self.a_tx is not None and self.answered_by is None:
-                    status = 408 if reason == "maximum call duration" else 500
+                    if not status:
+                        status = 408 if reason == "maximum call duration" else 500
                     self._respond_a(
                         manager.decorate(response_for(self.a_invite, status, to_tag=self.a_tag))
                     )
-            for dialog, destination in (
-                (self.a_dialog, self._a_destination()),
-                (self.b_dialog, self.b_destination),
-            ):
+            for relay in list(self.relays):
+                self.cancel_relay(relay)
+            for other, number in list(self.pending_acks.values()):
+                self._send_ack(other, number)
+            self.pending_acks.clear()
+            for dialog in (self.a_dialog, self.b_dialog):
                 if dialog is None or dialog is skip or not dialog.is_confirmed:
                     continue
+                destination = self._dest(dialog)
                 if destination is None:
                     continue
                 try:
@@ -693,6 +763,10 @@ class Call:
             retransmitter.stop()
         self.retransmitters.clear()
         self.pending_acks.clear()
+        if manager is not None:
+            for relay in self.relays:
+                manager.relays.pop(relay.incoming, None)
+        self.relays.clear()
         for attempt in self.attempts:
             attempt.stop_timers()
             attempt.call = None

@@ -8,19 +8,21 @@ message; a call removes its dialogs from it when it ends, so nothing lingers.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
-from ..dialog import Dialog, DialogId, no_dialog_response
+from ..dialog import Dialog, DialogId, next_hop, no_dialog_response
 from ..routing import RequestContext
-from ..sip import URI, Address, NameAddr, Origin, Request, Response, SIPParseError, response_for
+from ..sip import Address, Origin, Request, Response, SIPParseError, response_for
 from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfig
 from ..transaction.clock import Clock
 from .call import Call
+from .destinations import caller_destination, literal_target
 from .network import NULL_USER, Network, Transactions
 from .relay import HeaderPolicy, add_via
 
@@ -67,13 +69,14 @@ class CallManager:
         self.dialogs: dict[DialogId, tuple[Call, str, Dialog]] = {}
         self._by_invite: dict[InviteServerTransaction, Call] = {}
         self._b_call_ids: dict[str, Call] = {}
-        self._a_destinations: dict[Call, Address] = {}
+        #: relayed re-INVITEs by their server transaction, for CANCEL
+        self.relays: dict[ServerTransaction, Any] = {}
         self.calls_total = 0
 
     # -- bookkeeping ---------------------------------------------------------------
     def route(self, request: Request, origin: Origin) -> Deferred[Any]:
         """Ask the configured routers about a new call."""
-        return self._router(request, RequestContext(origin.peer, origin.local))
+        return maybeDeferred(self._router, request, RequestContext(origin.peer, origin.local))
 
     def add_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         """Index a dialog of ``call`` so in-dialog requests find it."""
@@ -93,7 +96,6 @@ class CallManager:
         if call.a_tx is not None:
             self._by_invite.pop(call.a_tx, None)
         self._b_call_ids.pop(call.b_call_id, None)
-        self._a_destinations.pop(call, None)
         for dialog_id in [k for k, v in self.dialogs.items() if v[0] is call]:
             del self.dialogs[dialog_id]
 
@@ -102,17 +104,9 @@ class CallManager:
         return {"calls": len(self.calls), "dialogs": len(self.dialogs), "total": self.calls_total}
 
     def a_destination(self, call: Call) -> Address | None:
-        """Where requests to the caller go: the remote target over the caller's transport."""
-        cached = self._a_destinations.get(call)
-        if cached is not None:
-            return cached
+        """Where requests to the caller go (see :func:`caller_destination`)."""
         dialog = call.a_dialog
-        if dialog is None:
-            return None
-        destination = _literal_destination(dialog, call.a_origin)
-        if destination is not None:
-            self._a_destinations[call] = destination
-        return destination
+        return None if dialog is None else caller_destination(dialog, call.a_origin)
 
     # -- the UAS core's handlers ---------------------------------------------------
     def invite_received(self, tx: ServerTransaction, request: Request) -> None:
@@ -148,10 +142,14 @@ class CallManager:
     def cancel_received(self, tx: ServerTransaction, cancel: Request) -> bool:
         """A CANCEL matched an INVITE we have not answered: cancel its call."""
         call = self._by_invite.get(tx)  # type: ignore[call-overload]
-        if call is None:
-            return False
-        call.cancel()
-        return True
+        if call is not None:
+            call.cancel()
+            return True
+        relay = self.relays.get(tx)
+        if relay is not None and relay.call is not None:
+            relay.call.cancel_relay(relay)
+            return True
+        return False
 
     def ack_and_bye_stray(self, response: Response) -> None:
         """A 2xx for an INVITE of ours that nobody wants any more: ACK it, then BYE (RFC 6026)."""
@@ -168,7 +166,7 @@ class CallManager:
             dialog = Dialog.from_uac(request, response)
         except (SIPParseError, ValueError):
             return
-        destination = _literal_target(dialog.remote_target)
+        destination = literal_target(next_hop(dialog))
         if destination is None:
             return
         local = self.network.local_address(destination)
@@ -181,8 +179,6 @@ class CallManager:
 
 
 def _tag() -> str:
-    import secrets
-
     return secrets.token_hex(6)
 
 
@@ -190,44 +186,4 @@ def _dialog_id(request: Request) -> DialogId:
     return DialogId(request.call_id, request.to_tag or "", request.from_tag or "")
 
 
-def _literal_target(uri: URI) -> Address | None:
-    """A destination for a URI whose host is an IP address (no DNS needed)."""
-    from ..sip.address import DEFAULT_PORTS
-
-    transport = (uri.transport or "udp").upper()
-    if uri.scheme == "sips":
-        transport = "TLS"
-    host = uri.params.get("maddr") or uri.host
-    host = host[1:-1] if host.startswith("[") else host
-    if not _is_ip(host):
-        return None
-    return Address(transport, host, uri.port or DEFAULT_PORTS.get(transport, 5060))
-
-
-def _literal_destination(dialog: Dialog, origin: Origin) -> Address | None:
-    """Requests to the caller: the route set's first hop or the remote target.
-
-    A caller behind NAT or reached over a connection it opened is best reached
-    where its requests came from: for stream transports, and for UDP when the
-    Contact host is not an IP we can reach, use the source address.
-    """
-    from ..dialog import next_hop
-
-    uri = next_hop(dialog)
-    target = _literal_target(uri)
-    if target is None or origin.peer.transport != "UDP":
-        return origin.peer
-    return target
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-__all__ = ["BridgeSettings", "CallManager", "NameAddr"]
+__all__ = ["BridgeSettings", "CallManager"]

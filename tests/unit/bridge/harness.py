@@ -252,7 +252,7 @@ class Harness:
             "dialogs": dict(m.dialogs),
             "by_invite": dict(m._by_invite),
             "b_call_ids": dict(m._b_call_ids),
-            "a_destinations": dict(m._a_destinations),
+            "a_destinations": dict(m.relays),
             "clients": dict(self.layer._clients),
             "servers": dict(self.layer._servers),
             "merged": dict(self.layer._merged),
@@ -335,7 +335,7 @@ class _Party:
     ) -> Response:
         """Answer a request that reached us, and send the answer."""
         response = response_for(request, status, reason, to_tag=tag if status > 100 else None)
-        if contact is not None and 100 < status < 300:
+        if contact is not None and 100 < status < 400:
             response.headers.add("Contact", contact)
         for name, value in extra:
             response.headers.add(name, value)

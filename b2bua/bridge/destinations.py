@@ -1,0 +1,49 @@
+"""Where in-dialog requests go: the next hop of a dialog as a transport address."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..dialog import Dialog, next_hop
+from ..sip import URI, Address, Origin
+from ..sip.address import DEFAULT_PORTS
+
+
+def literal_target(uri: URI, default_transport: str = "UDP") -> Address | None:
+    """The address of a URI whose host (or maddr) is an IP literal; None for names.
+
+    The transport is the URI's ``transport`` parameter (TLS for sips:), else
+    ``default_transport``; the port defaults per transport (RFC 3263 4.2).
+    """
+    transport = (uri.transport or default_transport).upper()
+    if uri.scheme == "sips":
+        transport = "TLS"
+    host = uri.params.get("maddr") or uri.host
+    host = host[1:-1] if host.startswith("[") else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return Address(transport, host, uri.port or DEFAULT_PORTS.get(transport, 5060))
+
+
+def dialog_destination(dialog: Dialog, fallback: Address | None) -> Address | None:
+    """The next hop of ``dialog`` (first Route, else the remote target, RFC 3261 12.2.1.1).
+
+    A next hop given by name (not an IP literal) falls back to ``fallback``: where
+    the dialog's peer was first reached.
+    """
+    default = fallback.transport if fallback is not None else "UDP"
+    return literal_target(next_hop(dialog), default) or fallback
+
+
+def caller_destination(dialog: Dialog, origin: Origin) -> Address:
+    """Where requests to the caller go.
+
+    Over TCP and TLS, the connection the caller opened (its source address), so
+    the request reuses it (RFC 5923 spirit, and the only way through NAT); over
+    UDP the dialog's next hop when it is an IP literal, else the source address.
+    """
+    if origin.peer.transport != "UDP":
+        return origin.peer
+    return dialog_destination(dialog, origin.peer) or origin.peer
