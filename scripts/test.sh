@@ -12,8 +12,12 @@ ensure_installed
 
 # SIPp drives the integration tests and the benchmarks; those tests fail (they do
 # not skip) without it, so install it here rather than let them be skipped.
-if ! command -v sipp >/dev/null 2>&1; then
-    apt_install sip-tester
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+# The malformed-input tests run the server in a network namespace (ip netns).
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
 fi
 
 export PATH="$VENV/bin:$PATH"
