@@ -15,6 +15,11 @@ TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 WS = " \t"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~\[\]:-]+")
+_TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
+_VALUE = r"[A-Za-z0-9.!%*_+`'~\[\]:-]+"
+#: ``name[=value]`` pairs without quotes or whitespace, separated by ``;``.
+_SIMPLE_PARAMS_RE = re.compile(f"{_TOKEN}(?:={_VALUE})?(?:;{_TOKEN}(?:={_VALUE})?)*")
+_PARAM_RE = re.compile(f";({_TOKEN})(?:=({_VALUE}))?")
 
 
 def is_token(text: str) -> bool:
@@ -32,6 +37,12 @@ def read_quoted(text: str, start: int) -> tuple[str, int]:
 
     Returns the unescaped content and the index just past the closing quote.
     """
+    end = text.find('"', start + 1)
+    if end > 0 and "\\" not in text[start + 1 : end]:
+        content = text[start + 1 : end]
+        if "\r" in content or "\n" in content:
+            raise SIPParseError(400, "line break in quoted string")
+        return content, end + 1
     out: list[str] = []
     i = start + 1
     n = len(text)
@@ -85,6 +96,9 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
     Names are lowercased; quoted values are kept with their quotes so the value
     serializes back unchanged.  ``what`` names the header for the error message.
     """
+    if '"' not in text and _SIMPLE_PARAMS_RE.fullmatch(text) is not None:
+        # the common case, validated and split by two regular expressions
+        return {name.lower(): value or None for name, value in _PARAM_RE.findall(";" + text)}
     params: dict[str, str | None] = {}
     if not text.strip(WS):
         raise SIPParseError(400, f"empty parameter in {what}")

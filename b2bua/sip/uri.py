@@ -26,6 +26,8 @@ _HOSTNAME_RE = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?"
 )
 _IPV4ISH_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 #: URI parameters that must match when present in either URI (RFC 3261 19.1.4).
 _BAD_URI_CHARS = re.compile(r'[\x00-\x20<>"\x7f]')
@@ -124,11 +126,8 @@ def _check_host(host: str, what: str) -> None:
         return
     if _HOSTNAME_RE.fullmatch(host) is None:
         raise SIPParseError(400, f"bad host {host[:80]!r} in {what}")
-    if _IPV4ISH_RE.fullmatch(host) is not None:
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            raise SIPParseError(400, f"bad IPv4 address {host!r} in {what}") from None
+    if _IPV4ISH_RE.fullmatch(host) is not None and _IPV4_RE.fullmatch(host) is None:
+        raise SIPParseError(400, f"bad IPv4 address {host!r} in {what}")
 
 
 def split_hostport(text: str, what: str) -> tuple[str, int | None]:
