@@ -1,27 +1,48 @@
 """Every interface the server offers to plugins, in one place.
 
-A plugin module provides ``make_plugin(config, context)`` returning an object
+A plugin module provides ``make_plugin(options, context)`` returning an object
 that provides one or more of these interfaces (checked with ``verifyObject``).
 Plugins see only this module, :mod:`b2bua.routing` and the public message API
 :mod:`b2bua.sip`.
+
+Implemented today: :class:`IRouter` (where a call goes), :class:`ICallFeature`
+(hooks along a call's life) and :class:`IPluginService` (plugins that run
+something: timers, probes).  Declared for the features that come next, so
+plugins have one place to look: :class:`IAuthenticator`,
+:class:`ILocationService`, :class:`ICDRSink`, :class:`IMediaRelay`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
-from .routing import Decision, HeaderChanges, Reject, RequestContext, Routes, Target
+from .routing import (
+    CallInfo,
+    Decision,
+    HeaderChanges,
+    Reject,
+    RequestContext,
+    Routes,
+    Target,
+)
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
-    from .sip import Request
+    from .sip import URI, Request, Response
 
 __all__ = [
+    "CallInfo",
     "Decision",
     "HeaderChanges",
+    "IAuthenticator",
+    "ICDRSink",
+    "ICallFeature",
+    "ILocationService",
+    "IMediaRelay",
+    "IPluginService",
     "IRouter",
     "Reject",
     "RequestContext",
@@ -43,3 +64,92 @@ class IRouter(Interface):
         May return a Deferred firing with one of those.  Must not change
         ``request``; header edits for the outgoing call go in Target.headers.
         """
+
+
+class ICallFeature(Interface):
+    """Hooks along a call's life, called in configuration order.
+
+    Every hook gets the :class:`CallInfo` of the call.  Hooks that receive a
+    message may change its headers and body in place (the message is the one
+    about to be sent on the other leg).  Hooks that may refuse return a
+    :class:`Reject` to end the call with that response (the caller gets it when
+    the call is not answered yet), or None to let it go on.  Hooks run on the
+    reactor thread and must not block; subclass ``b2bua.features.CallFeature``
+    to implement only the hooks you need.
+    """
+
+    def call_started(call: CallInfo, request: Request) -> Reject | None:
+        """A new call arrived (before routing).  Reject to refuse it (e.g. 503)."""
+
+    def call_routed(call: CallInfo, routes: Routes) -> Reject | None:
+        """The routers chose these targets.  Reject to refuse the call."""
+
+    def request_out(call: CallInfo, request: Request, target: Target) -> Reject | None:
+        """The INVITE for ``target`` is about to be sent: edit it, or Reject the call."""
+
+    def target_failed(call: CallInfo, target: Target, response: Response) -> None:
+        """``target`` did not take the call: its final response, or a synthesized
+        408 (no answer, timeout) or 503 (unreachable, transport error)."""
+
+    def provisional(call: CallInfo, response: Response) -> None:
+        """A provisional response is about to be relayed to the caller: edit it."""
+
+    def answered(call: CallInfo, response: Response) -> Reject | None:
+        """The 2xx is about to be relayed to the caller: edit it, or Reject
+        (the callee is then sent ACK and BYE, and the caller gets the rejection)."""
+
+    def in_dialog_request(call: CallInfo, request: Request, leg: str) -> Reject | None:
+        """A request within the call from leg "A" (caller) or "B" (callee) is about
+        to be relayed: edit it, or Reject to answer it with that response instead."""
+
+    def call_ended(call: CallInfo, reason: str) -> None:
+        """The call is over (answered or not); ``call.answered`` tells which."""
+
+
+class IPluginService(Interface):
+    """A plugin that runs something while the server runs (timers, probes)."""
+
+    def start_plugin(runtime: Any) -> None:
+        """Start; ``runtime`` is a :class:`b2bua.plugin.PluginRuntime` (clock, sender)."""
+
+    def stop_plugin() -> Deferred[None] | None:
+        """Stop (on shutdown or before a reload replaces the plugin)."""
+
+
+class IAuthenticator(Interface):
+    """Checks credentials (RFC 7616 digest); the registrar and auth issue implements it."""
+
+    realm = Attribute("The realm challenges name.")
+
+    def ha1(username: str, realm: str, algorithm: str) -> Deferred[str | None]:
+        """The stored HA1 for ``username`` in ``realm``, or None for an unknown user."""
+
+
+class ILocationService(Interface):
+    """Registered contacts per address of record (RFC 3261 10)."""
+
+    def lookup(aor: URI) -> Deferred[list[Any]]:
+        """The live bindings of an address of record, best q first."""
+
+    def update(aor: URI, bindings: list[Any]) -> Deferred[None]:
+        """Replace the bindings of an address of record."""
+
+
+class ICDRSink(Interface):
+    """Receives one call detail record per call."""
+
+    def record(cdr: dict[str, Any]) -> Deferred[None] | None:
+        """Store or forward a finished call's record."""
+
+
+class IMediaRelay(Interface):
+    """Anchors media (rtpengine and the like) by rewriting SDP."""
+
+    def offer(call: CallInfo, sdp: bytes) -> Deferred[bytes]:
+        """The SDP offer to send on, with the relay's addresses."""
+
+    def answer(call: CallInfo, sdp: bytes) -> Deferred[bytes]:
+        """The SDP answer to send back, with the relay's addresses."""
+
+    def delete(call: CallInfo) -> None:
+        """Release the call's media resources."""

@@ -29,7 +29,7 @@ from inspect import iscoroutine
 from types import MappingProxyType, ModuleType
 from typing import Any, cast
 
-from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface.exceptions import Invalid
@@ -38,9 +38,9 @@ from zope.interface.verify import verifyObject
 
 from . import interfaces
 from .config import Config, ConfigError, PluginConfig
-from .interfaces import IRouter
+from .interfaces import ICallFeature, IPluginService, IRouter
 from .routing import Decision, Reject, RequestContext, Routes
-from .sip import Request
+from .sip import URI, Request, Response
 
 __all__ = [
     "BUNDLED_PACKAGE",
@@ -112,6 +112,19 @@ class PluginContext:
 
 
 @dataclass(frozen=True, slots=True)
+class PluginRuntime:
+    """What a running plugin service may use (IPluginService.start_plugin gets it).
+
+    ``clock`` has ``callLater`` and ``seconds`` (the reactor); ``request(method,
+    uri)`` sends an out-of-dialog request (e.g. an OPTIONS probe) and fires with
+    its final response (408 when unanswered, 503 when unreachable).
+    """
+
+    clock: Any
+    request: Callable[[str, URI], Deferred[Response]]
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedPlugin:
     """A plugin object with the table it came from and the interfaces it provides."""
 
@@ -146,6 +159,40 @@ class Plugins:
         self.loaded: list[LoadedPlugin] = list(loaded)
         self.routers: list[IRouter] = list(routers)
         self._labels = {id(p.plugin): p.label for p in self.loaded}
+
+    @property
+    def features(self) -> list[ICallFeature]:
+        """The plugins that provide ICallFeature, in configuration order."""
+        return [cast(ICallFeature, p.plugin) for p in self.loaded if ICallFeature in p.interfaces]
+
+    @property
+    def services(self) -> list[IPluginService]:
+        """The plugins that provide IPluginService, in configuration order."""
+        return [
+            cast(IPluginService, p.plugin) for p in self.loaded if IPluginService in p.interfaces
+        ]
+
+    def start(self, runtime: PluginRuntime) -> None:
+        """Start every plugin service (a failing one is logged, the others start)."""
+        for plugin in self.services:
+            try:
+                plugin.start_plugin(runtime)
+            except Exception:
+                _log.failure("Plugin {plugin} failed to start", plugin=self._label(plugin))
+
+    def stop(self) -> Deferred[None]:
+        """Stop every plugin service; fires when all have stopped."""
+        waits = []
+        for plugin in self.services:
+            try:
+                result = plugin.stop_plugin()
+            except Exception:
+                _log.failure("Plugin {plugin} failed to stop", plugin=self._label(plugin))
+                continue
+            if isinstance(result, Deferred):
+                waits.append(result)
+        done: Deferred[None] = DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
+        return done
 
     @classmethod
     def from_loaded(cls, loaded: Sequence[LoadedPlugin]) -> Plugins:
@@ -216,7 +263,7 @@ class Plugins:
         _log.failure("Router {router} failed; answering 500", failure, router=self._label(router))
         return ROUTING_ERROR
 
-    def _label(self, router: IRouter) -> str:
+    def _label(self, router: object) -> str:
         return self._labels.get(id(router)) or repr(router)
 
 

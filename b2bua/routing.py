@@ -87,5 +87,23 @@ class Reject:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(slots=True)
+class CallInfo:
+    """What call features see of a call (read it; the bridge keeps it current).
+
+    ``call_id`` is the caller's Call-ID, ``b_call_id`` ours on the callee side;
+    ``target`` the target being tried or bridged; ``data`` a dict where
+    features may keep per-call state.
+    """
+
+    call_id: str
+    b_call_id: str
+    context: RequestContext
+    started: float
+    target: Target | None = None
+    answered: bool = False
+    data: dict[str, object] = field(default_factory=dict)
+
+
 #: What a router decides.  ``None`` means "no opinion": the next router is asked.
 Decision = Routes | Reject | None

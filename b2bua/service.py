@@ -21,9 +21,10 @@ from twisted.python.components import Componentized
 
 from .bridge import BridgeSettings, CallManager, HeaderPolicy
 from .bridge.manager import Router
+from .bridge.requester import Requester
 from .config import Config, ConfigError, load_config
 from .logs import make_observer
-from .plugin import Plugins, load_plugins
+from .plugin import PluginRuntime, Plugins, load_plugins
 from .routing import Reject, RequestContext
 from .sip import URI, Address, Limits, Origin, Request, Response, SIPParseError
 from .transaction import TimerConfig, TransactionLayer
@@ -149,7 +150,13 @@ class B2BUAService(service.MultiService):
 
     _log = Logger(namespace="b2bua.service")
 
-    def __init__(self, config: Config, reactor: Any = None, router: Router | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        reactor: Any = None,
+        router: Router | None = None,
+        plugins: Plugins | None = None,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -190,7 +197,7 @@ class B2BUAService(service.MultiService):
             reactor,
             self.layer,
             _Network(self.transport, Resolver(reactor)),
-            router if router is not None else _no_router,
+            router if router is not None else plugins.route if plugins else _no_router,
             BridgeSettings(
                 max_duration=bridge.max_duration,
                 answer_timeout=bridge.answer_timeout,
@@ -200,7 +207,10 @@ class B2BUAService(service.MultiService):
             timers,
             HeaderPolicy(bridge.pass_headers),
             self.core.decorate,
+            plugins.features if plugins is not None else (),
         )
+        self.plugins = plugins
+        self.requester = Requester(self.calls.network, self.layer, config.server.user_agent)
         tu.calls = self.calls
         self.core.register("INVITE", self.calls.invite_received)
         self.core.register_dialog_handler(self.calls.in_dialog_request)
@@ -231,6 +241,8 @@ class B2BUAService(service.MultiService):
             super().startService()  # type: ignore[no-untyped-call]
         except CannotListenError as error:
             _cannot_listen(error)
+        if self.plugins is not None:
+            self.plugins.start(PluginRuntime(self.reactor, self.requester.request))
         listening = ", ".join(str(a) for a in self.transport.listening_addresses)
         self._log.info("b2bua listening on {listening}", listening=listening)
         self._stats.start(self.config.server.stats_interval, now=False)
@@ -276,6 +288,8 @@ class B2BUAService(service.MultiService):
             )
         else:
             self._log.info("Drained; stopping")
+        if self.plugins is not None:
+            yield self.plugins.stop()
         yield super().stopService()  # type: ignore[no-untyped-call]
         # A drained stop is a clean exit: twistd would otherwise re-raise the signal
         # that stopped it and exit with status 128+N.  Documented: exit status 0.
@@ -294,7 +308,7 @@ def makeService(options: Options) -> service.IService:
     config: Config = options["b2bua_config"]
     plugins: Plugins = options["b2bua_plugins"]
     try:
-        return B2BUAService(config, router=plugins.route)
+        return B2BUAService(config, plugins=plugins)
     except TransportConfigError as error:
         raise SystemExit(f"b2bua: {config.path}: {error.message}") from None
 

@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..dialog import Dialog, DialogError, EarlyDialogs, TwoXXRetransmitter, conflict_response
-from ..routing import Target
+from ..routing import CallInfo, RequestContext, Target
 from ..sip import (
     URI,
     Address,
@@ -165,6 +165,7 @@ class Call:
         origin: Origin,
     ) -> None:
         self.manager: CallManager | None = manager
+        self.hooks = manager.hooks
         self.state = CallState.ROUTING
         self.a_tx: InviteServerTransaction | None = tx
         self.a_invite = invite
@@ -194,6 +195,12 @@ class Call:
         self.retransmitters: dict[tuple[object, int], TwoXXRetransmitter] = {}
         self.timers: list[DelayedCall] = []
         self.end_reason = ""
+        self.info = CallInfo(
+            invite.call_id,
+            self.b_call_id,
+            RequestContext(origin.peer, origin.local),
+            manager.clock.seconds(),
+        )
 
     def __repr__(self) -> str:
         return f"<Call {self.a_invite.call_id} -> {self.b_call_id} {self.state.value}>"
@@ -256,6 +263,11 @@ class Call:
         """Ask the routers, then call the first target."""
         manager = self._m
         self._later(manager.settings.max_duration, self.end, "maximum call duration")
+        if self.hooks:
+            refused = self.hooks.first_reject("call_started", self.info, self.a_invite)
+            if refused is not None:
+                self._reject(refused.status, refused.reason, refused.headers)
+                return
         d = manager.route(self.a_invite, self.a_origin)
         d.addCallbacks(self._routed, self._routing_failed)
 
@@ -274,6 +286,11 @@ class Call:
         if not isinstance(decision, Routes) or not decision.targets:
             self._reject(404, None)
             return
+        if self.hooks:
+            refused = self.hooks.first_reject("call_routed", self.info, decision)
+            if refused is not None:
+                self._reject(refused.status, refused.reason, refused.headers)
+                return
         self.targets = decision.targets
         self.state = CallState.CALLING
         self._try(0)
@@ -287,6 +304,10 @@ class Call:
         self._respond_a(self._m.decorate(response))
         self.end(f"rejected {status}", notify=False)
 
+    def _target_failed(self, attempt: Attempt, response: Response) -> None:
+        if self.hooks:
+            self.hooks.notify("target_failed", self.info, attempt.target, response)
+
     # -- B-leg attempts ----------------------------------------------------------------
     def _try(self, index: int) -> None:
         if self.state is CallState.ENDED:
@@ -296,6 +317,7 @@ class Call:
             return
         attempt = Attempt(self, index, self.targets[index])
         self.attempts.append(attempt)
+        self.info.target = attempt.target
         target = attempt.target
         uri = target.uri
         if target.transport is not None:
@@ -327,6 +349,12 @@ class Call:
             return
         self.b_contact = local_contact(local)
         invite = self._b_invite(attempt, local)
+        if self.hooks:
+            refused = self.hooks.first_reject("request_out", self.info, invite, attempt.target)
+            if refused is not None:
+                attempt.dead = True
+                self._reject(refused.status, refused.reason, refused.headers)
+                return
         attempt.invite = invite
         attempt.early = EarlyDialogs(invite)
         manager.register_b_call_id(self.b_call_id, self)
@@ -398,12 +426,16 @@ class Call:
         attempt.stop_timers()
         if attempt.tx is not None:
             attempt.tx.cancel(f'SIP;cause=408;text="{why}"')
-        self.finals.append(response_for(self.a_invite, 408, "Request Timeout"))
+        timeout = response_for(self.a_invite, 408, "Request Timeout")
+        self._target_failed(attempt, timeout)
+        self.finals.append(timeout)
         self._try(attempt.index + 1)
 
     def _attempt_failed(self, attempt: Attempt, response: Response) -> None:
         attempt.dead = True
         attempt.stop_timers()
+        if not self.cancelled:
+            self._target_failed(attempt, response)
         if not isinstance(response, SynthesizedResponse) or response.status != 487:
             self.finals.append(response)
         if self.cancelled:
@@ -475,6 +507,8 @@ class Call:
             self.b_dialog = b_dialog
             self.b_fallback = attempt.destination
         out = self._a_response(response)
+        if self.hooks:
+            self.hooks.notify("provisional", self.info, out)
         self._respond_a(out)
         if self.a_dialog is None:
             self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
@@ -510,6 +544,15 @@ class Call:
         self.b_dialog = b_dialog
         self.b_fallback = attempt.destination
         out = self._a_response(response)
+        if self.hooks:
+            refused = self.hooks.first_reject("answered", self.info, out)
+            if refused is not None:
+                self._ack_and_bye(b_dialog, attempt.destination)
+                self.b_dialog = None
+                self.answered_by = None
+                self._reject(refused.status, refused.reason, refused.headers)
+                return
+        self.info.answered = True
         self._respond_a(out)
         if self.a_dialog is None:
             self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
@@ -625,6 +668,16 @@ class Call:
                 manager.decorate(response_for(request, 491 if "INVITE" in str(error) else 500))
             )
             return
+        if self.hooks:
+            refused = self.hooks.first_reject("in_dialog_request", self.info, out, leg)
+            if refused is not None:
+                if method == "INVITE":  # the other leg never saw it: clear its bookkeeping
+                    other.response_received(response_for(out, 500))
+                answer = response_for(request, refused.status, refused.reason)
+                for name, value in refused.headers:
+                    answer.headers.add(name, value)
+                tx.respond(manager.decorate(answer))
+                return
         add_via(out, manager.network.local_address(destination))
         relay = _InDialogRelay(self, dialog, other, tx, out)
         self.relays.add(relay)
@@ -773,6 +826,8 @@ class Call:
             attempt.dead = True
         if manager is not None:
             manager.call_ended(self)
+        if self.hooks:
+            self.hooks.notify("call_ended", self.info, self.end_reason)
         self.a_tx = None
         self.manager = None
 

@@ -9,7 +9,7 @@ message; a call removes its dialogs from it when it ends, so nothing lingers.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfi
 from ..transaction.clock import Clock
 from .call import Call
 from .destinations import caller_destination, literal_target
+from .hooks import Hooks
 from .network import NULL_USER, Network, Transactions
 from .relay import HeaderPolicy, add_via
 
@@ -56,6 +57,7 @@ class CallManager:
         timers: TimerConfig,
         policy: HeaderPolicy,
         decorate: Callable[[Response], Response],
+        features: Sequence[Any] = (),
     ) -> None:
         self.clock = clock
         self.transactions = transactions
@@ -65,6 +67,7 @@ class CallManager:
         self.timers = timers
         self.policy = policy
         self.decorate = decorate
+        self.hooks = Hooks(features)
         self.calls: set[Call] = set()
         self.dialogs: dict[DialogId, tuple[Call, str, Dialog]] = {}
         self._by_invite: dict[InviteServerTransaction, Call] = {}
