@@ -255,7 +255,7 @@ def test_an_object_that_provides_no_plugin_interface(
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     message = load_error(load, plugin_table("acme_plain.routing"))
     assert ":6: plugin[0]: acme_plain.routing: make_plugin returned <" in message
-    assert "which provides none of the plugin interfaces (IRouter)" in message
+    assert "which provides none of the plugin interfaces (IRouter, ICallFeature" in message
 
 
 @pytest.mark.parametrize(
