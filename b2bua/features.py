@@ -46,5 +46,9 @@ class CallFeature:
         """A request within the call is about to be relayed."""
         return None
 
+    def call_failed(self, call: CallInfo, response: Response) -> Reject | None:
+        """No target took the call; the caller is about to get ``response``."""
+        return None
+
     def call_ended(self, call: CallInfo, reason: str) -> None:
         """The call is over."""

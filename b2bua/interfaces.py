@@ -102,6 +102,11 @@ class ICallFeature(Interface):
         """A request within the call from leg "A" (caller) or "B" (callee) is about
         to be relayed: edit it, or Reject to answer it with that response instead."""
 
+    def call_failed(call: CallInfo, response: Response) -> Reject | None:
+        """No target took the call; the caller is about to get ``response`` (the best
+        final response of RFC 3261 16.7).  Edit it, or return a Reject to send that
+        instead (e.g. translate 486 into 480)."""
+
     def call_ended(call: CallInfo, reason: str) -> None:
         """The call is over (answered or not); ``call.answered`` tells which."""
 

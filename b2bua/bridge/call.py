@@ -469,6 +469,15 @@ class Call:
                 for value in best.headers.get_lines("Contact"):
                     response.headers.add("Contact", value)
             response.body = best.body
+        if self.hooks:
+            instead = self.hooks.first_reject("call_failed", self.info, response)
+            if instead is not None:
+                status = instead.status
+                response = response_for(
+                    self.a_invite, status, instead.reason, to_tag=self._a_tag_for_final()
+                )
+                for name, value in instead.headers:
+                    response.headers.add(name, value)
         self._respond_a(self._m.decorate(response))
         self.end(f"failed {status}", notify=False)
 
