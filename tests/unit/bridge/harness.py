@@ -192,6 +192,7 @@ class Harness:
         settings: BridgeSettings | None = None,
         timers: TimerConfig | None = None,
         pass_headers: Iterable[str] = (),
+        features: Iterable[Any] = (),
     ) -> None:
         self.clock = Clock()
         self.timers = timers or TimerConfig()
@@ -214,6 +215,7 @@ class Harness:
             self.timers,
             HeaderPolicy(pass_headers),
             self.core.decorate,
+            tuple(features),
         )
         self.tu.calls = self.manager
         self.core.register("INVITE", self.manager.invite_received)
