@@ -35,6 +35,7 @@ from ..sip import (
     SIPParseError,
     response_for,
 )
+from ..sip.digest import Challenge, authorization
 from ..transaction import (
     ClientTransaction,
     InviteServerTransaction,
@@ -74,6 +75,7 @@ class Attempt:
     """One INVITE sent to one target (a client transaction and its forks)."""
 
     __slots__ = (
+        "authenticated",
         "call",
         "dead",
         "destination",
@@ -99,6 +101,7 @@ class Attempt:
         self.early: EarlyDialogs | None = None
         self.got_response = False
         self.got_provisional = False
+        self.authenticated = False
         self.dead = False
         self.timers: list[DelayedCall] = []
 
@@ -395,7 +398,7 @@ class Call:
         h.add("To", str(NameAddr(uri.replace(params={}, headers={}), a.to.display_name)))
         h.add("Call-ID", self.b_call_id)
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
-        h.add("CSeq", f"{attempt.index + 1} INVITE")
+        h.add("CSeq", f"{2 * attempt.index + 1} INVITE")  # room for an auth retry
         assert self.b_contact is not None
         h.add("Contact", str(self.b_contact))
         for name, value in self._m.policy.copied(a):
@@ -502,7 +505,46 @@ class Call:
             if attempt.early is not None:
                 for dialog in attempt.early.terminate_early():
                     self._m.forget_dialog(dialog)
+            if status in (401, 407) and self._authenticate(attempt, response):
+                return
             self._attempt_failed(attempt, response)
+
+    def _authenticate(self, attempt: Attempt, response: Response) -> bool:
+        """Answer a target's 401/407 with the route's credentials (RFC 3261 22.2).
+
+        The INVITE is sent again with a higher CSeq and an Authorization or
+        Proxy-Authorization for every challenge; the caller never sees the
+        challenge.  One try per attempt: a second challenge is a failure.
+        """
+        credentials = attempt.target.credentials
+        invite = attempt.invite
+        if credentials is None or invite is None or attempt.authenticated:
+            return False
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        answer = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        values = []
+        for value in response.headers.get_lines(header):
+            try:
+                challenge = Challenge.parse(value)
+                values.append(
+                    authorization(challenge, credentials[0], credentials[1], "INVITE", invite.uri)
+                )
+            except (SIPParseError, ValueError):
+                continue
+        if not values or attempt.destination is None:
+            return False
+        retry = invite.copy()
+        h = retry.headers
+        h.pop_first_value("Via")
+        add_via(retry, self._m.network.local_address(attempt.destination))
+        h.set("CSeq", f"{invite.cseq.number + 1} INVITE")
+        for value in values:
+            h.add(answer, value)
+        attempt.authenticated = True
+        attempt.invite = retry
+        attempt.early = EarlyDialogs(retry)
+        attempt.tx = self._m.transactions.send_request(retry, attempt.destination, attempt)
+        return True
 
     def _b_provisional(self, attempt: Attempt, response: Response) -> None:
         assert attempt.early is not None
