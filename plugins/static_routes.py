@@ -53,7 +53,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PLUGIN_KEYS = ("route",)
 MATCH_KEYS = ("user_prefix", "domain", "source", "source_port")
-TARGET_KEYS = ("targets", "timeout", "ring_timeout", "transport", "strip_prefix")
+TARGET_KEYS = (
+    "targets",
+    "timeout",
+    "ring_timeout",
+    "transport",
+    "strip_prefix",
+    "username",
+    "password",
+)
 REJECT_KEYS = ("reject", "reason")
 ROUTE_KEYS = MATCH_KEYS + TARGET_KEYS + REJECT_KEYS
 TRANSPORTS = ("udp", "tcp", "tls")
@@ -192,9 +200,21 @@ def _route(entry: object, key: str, context: PluginContext) -> Route:
     strip = _get(entry, key, "strip_prefix", bool, context) or False
     if strip and not prefix:
         raise context.error(f"{key}.strip_prefix", "needs a non-empty 'user_prefix' to strip")
+    username = _get(entry, key, "username", str, context)
+    password = _get(entry, key, "password", str, context)
+    if (username is None) != (password is None):
+        raise context.error(key, "'username' and 'password' go together")
+    credentials = (username, password) if username is not None and password is not None else None
     uris = _targets(entry["targets"], f"{key}.targets", context)
     targets = tuple(
-        Target(uri, transport=transport, timeout=timeout, ring_timeout=ring_timeout) for uri in uris
+        Target(
+            uri,
+            transport=transport,
+            timeout=timeout,
+            ring_timeout=ring_timeout,
+            credentials=credentials,
+        )
+        for uri in uris
     )
     return Route(prefix, domain, network, port, targets, strip)
 

@@ -381,3 +381,16 @@ def test_errors_in_the_second_plugin_name_it(load: LoadPlugins) -> None:
         ConfigError, match=r":14: plugin\[1\]\.route\[0\]\.targets\[0\]: 'sip:' is not"
     ):
         load(text)
+
+
+
+def test_route_credentials_reach_the_targets(load: LoadPlugins) -> None:
+    r = router(load, route(targets=["sip:127.0.0.1:5070"], username="trunk", password="pw"))
+    decision = r.route(invite("sip:1001@127.0.0.1"), context())
+    assert isinstance(decision, Routes)
+    assert decision.targets[0].credentials == ("trunk", "pw")
+
+
+def test_username_without_password_is_an_error(load: LoadPlugins) -> None:
+    with pytest.raises(ConfigError, match="'username' and 'password' go together"):
+        router(load, route(targets=["sip:127.0.0.1:5070"], username="trunk"))
