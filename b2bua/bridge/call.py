@@ -166,6 +166,7 @@ class Call:
         tx: InviteServerTransaction,
         invite: Request,
         origin: Origin,
+        identity: str | None = None,
     ) -> None:
         self.manager: CallManager | None = manager
         self.hooks = manager.hooks
@@ -201,7 +202,7 @@ class Call:
         self.info = CallInfo(
             invite.call_id,
             self.b_call_id,
-            RequestContext(origin.peer, origin.local),
+            RequestContext(origin.peer, origin.local, identity),
             manager.clock.seconds(),
         )
 
@@ -271,7 +272,7 @@ class Call:
             if refused is not None:
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
-        d = manager.route(self.a_invite, self.a_origin)
+        d = manager.route(self.a_invite, self.info.context)
         d.addCallbacks(self._routed, self._routing_failed)
 
     def _routing_failed(self, failure: Failure) -> None:

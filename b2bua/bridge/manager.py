@@ -77,9 +77,9 @@ class CallManager:
         self.calls_total = 0
 
     # -- bookkeeping ---------------------------------------------------------------
-    def route(self, request: Request, origin: Origin) -> Deferred[Any]:
+    def route(self, request: Request, context: RequestContext) -> Deferred[Any]:
         """Ask the configured routers about a new call."""
-        return maybeDeferred(self._router, request, RequestContext(origin.peer, origin.local))
+        return maybeDeferred(self._router, request, context)
 
     def add_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         """Index a dialog of ``call`` so in-dialog requests find it."""
@@ -112,7 +112,9 @@ class CallManager:
         return None if dialog is None else caller_destination(dialog, call.a_origin)
 
     # -- the UAS core's handlers ---------------------------------------------------
-    def invite_received(self, tx: ServerTransaction, request: Request) -> None:
+    def invite_received(
+        self, tx: ServerTransaction, request: Request, identity: str | None = None
+    ) -> None:
         """A new INVITE (no To tag): a new call."""
         if not isinstance(tx, InviteServerTransaction):
             return
@@ -120,13 +122,15 @@ class CallManager:
             tx.respond(self.decorate(response_for(request, 482, to_tag=_tag())))
             return
         origin = tx.origin
-        call = Call(self, tx, request, origin)
+        call = Call(self, tx, request, origin, identity)
         self.calls.add(call)
         self._by_invite[tx] = call
         self.calls_total += 1
         call.start()
 
-    def in_dialog_request(self, tx: ServerTransaction, request: Request) -> None:
+    def in_dialog_request(
+        self, tx: ServerTransaction, request: Request, identity: str | None = None
+    ) -> None:
         """A request with a To tag: relay it within its call, or 481."""
         found = self.dialogs.get(_dialog_id(request))
         if found is None:

@@ -21,7 +21,9 @@ from ..transaction import ServerTransaction
 from .checks import check_request, error_response
 
 #: A handler for one method: gets the server transaction and the request.
-RequestHandler = Callable[[ServerTransaction, Request], None]
+#: A handler for one method: the server transaction, the request, and the
+#: authenticated identity of its sender (None when not authenticated).
+RequestHandler = Callable[[ServerTransaction, Request, "str | None"], None]
 #: Sends a response outside any transaction (for requests we could not parse).
 StatelessSender = Callable[[Response, Origin], None]
 
@@ -129,11 +131,11 @@ class UACore:
                 tx.respond(self.decorate(problem))
             return
         if self._dialog_handler is not None and _in_dialog(request):
-            self._dialog_handler(tx, request)
+            self._dialog_handler(tx, request, None)
             return
         handler = self._handlers.get(method)
         if handler is not None:
-            handler(tx, request)
+            handler(tx, request, None)
         elif method == "OPTIONS":
             tx.respond(self.options_response(request))
         elif method == "ACK":

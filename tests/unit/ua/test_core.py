@@ -82,7 +82,7 @@ def test_known_but_unhandled_method_gets_405_with_allow(core: UACore) -> None:
 
 def test_registered_handler_gets_the_request(core: UACore) -> None:
     seen: list[Request] = []
-    core.register("INVITE", lambda tx, req: seen.append(req))
+    core.register("INVITE", lambda tx, req, identity: seen.append(req))
     tx = FakeTx()
     core.request_received(tx, request("INVITE"))
     assert len(seen) == 1 and tx.responses == []
