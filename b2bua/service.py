@@ -22,14 +22,13 @@ from twisted.python.components import Componentized
 from .bridge import BridgeSettings, CallManager, HeaderPolicy
 from .bridge.manager import Router
 from .bridge.requester import Requester
+from .bridge.tu import ServerUser
 from .config import Config, ConfigError, load_config
 from .logs import make_observer
 from .plugin import PluginRuntime, Plugins, load_plugins
 from .routing import Reject, RequestContext
 from .sip import URI, Address, Limits, Origin, Request, Response, SIPParseError
 from .transaction import TimerConfig, TransactionLayer
-from .transaction.failures import TransactionFailure
-from .transaction.server import ServerTransaction
 from .transport import ListenerConfig, Resolver, TLSConfig, TransportConfigError, TransportManager
 from .transport.routing import stamp_received
 from .ua.core import CoreSettings, UACore
@@ -92,34 +91,6 @@ class _Edge:
     ) -> None:
         assert self.layer is not None
         self.layer.transport_error(message, destination, reason)
-
-
-class _ServerUser:
-    """The transaction layer's TU: new requests to the core; the rest is logged for now."""
-
-    _log = Logger(namespace="b2bua.core")
-
-    def __init__(self, core: UACore) -> None:
-        self.core = core
-        self.calls: CallManager | None = None
-
-    def request_received(self, tx: ServerTransaction, request: Request) -> None:
-        self.core.request_received(tx, request)
-
-    def ack_received(self, request: Request, origin: Origin) -> None:
-        if self.calls is not None:
-            self.calls.ack_received(request, origin)
-
-    def cancel_received(self, tx: ServerTransaction, cancel: Request) -> None:
-        if self.calls is None or not self.calls.cancel_received(tx, cancel):
-            tx.respond(self.core.cancelled_response(tx.request))
-
-    def stray_response_received(self, response: Response) -> None:
-        if self.calls is not None and response.is_success:
-            self.calls.ack_and_bye_stray(response)
-
-    def server_transaction_failed(self, tx: ServerTransaction, failure: TransactionFailure) -> None:
-        self._log.info("Server transaction {tx} failed: {failure}", tx=repr(tx), failure=failure)
 
 
 class _Network:
@@ -188,7 +159,7 @@ class B2BUAService(service.MultiService):
             stamp=stamp_received,
         )
         timers = TimerConfig(t1=config.timers.t1, t2=config.timers.t2, t4=config.timers.t4)
-        tu = _ServerUser(self.core)
+        tu = ServerUser(self.core)
         self.layer = TransactionLayer(reactor, self.transport, tu, timers)
         edge.layer = self.layer
         edge.core = self.core

@@ -28,12 +28,12 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.logger import Logger
 
 from b2bua.bridge import BridgeSettings, CallManager, HeaderPolicy
+from b2bua.bridge.tu import ServerUser
 from b2bua.routing import Routes, Target
 from b2bua.sip import URI, Address, Origin, Request, Response, parse_message, response_for
-from b2bua.transaction import ServerTransaction, TimerConfig, TransactionFailure, TransactionLayer
+from b2bua.transaction import TimerConfig, TransactionLayer
 from b2bua.ua.core import CoreSettings, UACore
 
 #: Our listener, the caller and the two callees.
@@ -119,35 +119,6 @@ class RecordingTransport:
         """All bytes sent to any of ``peers``, concatenated."""
         wanted = set(peers)
         return b"".join(s.data for s in self.sent if s.peer in wanted)
-
-
-class ServerUser:
-    """service.py's ``_ServerUser``: new requests to the core, the rest to the bridge."""
-
-    _log = Logger(namespace="b2bua.core")
-
-    def __init__(self, core: UACore) -> None:
-        self.core = core
-        self.calls: CallManager | None = None
-        self.failures: list[tuple[ServerTransaction, TransactionFailure]] = []
-
-    def request_received(self, tx: ServerTransaction, request: Request) -> None:
-        self.core.request_received(tx, request)
-
-    def ack_received(self, request: Request, origin: Origin) -> None:
-        if self.calls is not None:
-            self.calls.ack_received(request, origin)
-
-    def cancel_received(self, tx: ServerTransaction, cancel: Request) -> None:
-        if self.calls is None or not self.calls.cancel_received(tx, cancel):
-            tx.respond(self.core.cancelled_response(tx.request))
-
-    def stray_response_received(self, response: Response) -> None:
-        if self.calls is not None and response.is_success:
-            self.calls.ack_and_bye_stray(response)
-
-    def server_transaction_failed(self, tx: ServerTransaction, failure: TransactionFailure) -> None:
-        self.failures.append((tx, failure))
 
 
 class FakeNetwork:
