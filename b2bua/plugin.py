@@ -6,8 +6,13 @@ of the interfaces in :mod:`b2bua.interfaces` (checked with ``verifyObject``).
 Where a module is looked for (:func:`find_plugin_module`):
 
 - a bare name (``static_routes``): the bundled package ``b2bua_plugins``, then a
-  module file ``NAME.py`` (or package ``NAME/``) in each ``plugin_dirs`` entry;
+  module file ``NAME.py`` (or package ``NAME/``) in each ``plugin_dirs`` entry,
+  then the entry point ``NAME`` of the ``b2bua.plugins`` group (installed
+  distributions declare ``NAME = package.module``);
 - a dotted name (``mycompany.b2bua.routing``): a normal import.
+
+:func:`discover_plugins` lists every plugin found that way (``twistd b2bua
+--list-plugins``).
 
 Every mistake is a :class:`~b2bua.config.ConfigError` naming the file, the line and
 the key, so a bad plugin stops the server at start-up with a readable message.
@@ -20,8 +25,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.machinery
+import importlib.metadata
 import importlib.util
 import os
+import pkgutil
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,12 +52,18 @@ from .sip import URI, Request, Response
 
 __all__ = [
     "BUNDLED_PACKAGE",
+    "ENTRY_POINT_GROUP",
     "FACTORY_NAME",
+    "FoundPlugin",
     "LoadedPlugin",
     "PluginContext",
     "Plugins",
+    "describe_plugin",
+    "discover_plugins",
     "find_plugin_module",
+    "format_plugin_list",
     "load_plugins",
+    "plugin_entry_points",
     "plugin_interfaces",
 ]
 
@@ -59,6 +73,8 @@ BUNDLED_PACKAGE = "b2bua_plugins"
 FACTORY_NAME = "make_plugin"
 #: Package names plugin_dirs entries are imported under: this prefix + a hash of the path.
 DIR_PACKAGE_PREFIX = "b2bua_plugin_dir_"
+#: The entry-point group installed distributions declare plugins in (name = module).
+ENTRY_POINT_GROUP = "b2bua.plugins"
 
 #: The answer when no router has an opinion, and when a router fails.
 NOT_FOUND = Reject(404)
@@ -308,8 +324,195 @@ def find_plugin_module(name: str, dirs: Sequence[str], context: PluginContext) -
             spec = importlib.machinery.PathFinder.find_spec(name, [directory])
             if spec is not None and spec.loader is not None:  # not a namespace directory
                 return _import(f"{_dir_package(directory)}.{name}", context)
-    places = ", ".join([BUNDLED_PACKAGE, *dirs])
+        declared = plugin_entry_points().get(name)
+        if declared:
+            return _import(_entry_point_module(name, declared, context), context)
+    places = ", ".join([BUNDLED_PACKAGE, *dirs, f"entry points {ENTRY_POINT_GROUP}"])
     raise context.error("module", f"no plugin named {name!r} (looked in {places})")
+
+
+def plugin_entry_points() -> dict[str, list[importlib.metadata.EntryPoint]]:
+    """The ``b2bua.plugins`` entry points of the installed distributions, by name."""
+    out: dict[str, list[importlib.metadata.EntryPoint]] = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        out.setdefault(entry.name, []).append(entry)
+    return out
+
+
+def _entry_point_module(
+    name: str, declared: Sequence[importlib.metadata.EntryPoint], context: PluginContext
+) -> str:
+    """The module an entry point names; ConfigError when it is ambiguous or not a module."""
+    if len(declared) > 1:
+        owners = ", ".join(_distribution(entry) for entry in declared)
+        raise context.error(
+            "module",
+            f"entry point {name!r} ({ENTRY_POINT_GROUP}) is declared by several"
+            f" distributions ({owners}); name the module with its dotted name instead",
+        )
+    [entry] = declared
+    module = _entry_point_target(entry)
+    if module is None:
+        raise context.error(
+            "module",
+            f"entry point {name!r} of {_distribution(entry)} is {entry.value!r}, not a module"
+            f" name ({ENTRY_POINT_GROUP} entries are NAME = package.module)",
+        )
+    return module
+
+
+def _entry_point_target(entry: importlib.metadata.EntryPoint) -> str | None:
+    """``package.module`` for ``package.module`` (or ``package.module:make_plugin``)."""
+    match = _ENTRY_VALUE_RE.fullmatch(entry.value.strip())
+    if match is None or match.group("attr") not in (None, FACTORY_NAME):
+        return None
+    module: str = match.group("module")
+    return module
+
+
+_ENTRY_VALUE_RE = re.compile(
+    r"(?P<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+    r"(?:\s*:\s*(?P<attr>[A-Za-z_][A-Za-z0-9_]*))?"
+)
+
+
+def _distribution(entry: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(entry, "dist", None)
+    if dist is None:
+        return "an unknown distribution"
+    return f"{dist.metadata['Name']} {dist.version}"
+
+
+# -- discovery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FoundPlugin:
+    """A plugin module :func:`find_plugin_module` can load, and where it comes from.
+
+    ``name`` is what ``module =`` takes; ``source`` is ``"bundled"``,
+    ``"plugin_dirs"`` or ``"entry point"``; ``where`` the package, directory or
+    distribution; ``module`` the module imported (None when an entry point does
+    not name one).  ``shadowed_by`` is the source of an earlier plugin of the
+    same name, which is the one a bare name loads.
+    """
+
+    name: str
+    source: str
+    where: str
+    module: str | None
+    shadowed_by: str | None = None
+
+
+def discover_plugins(dirs: Sequence[str] = ()) -> list[FoundPlugin]:
+    """Every plugin a bare name can reach, in lookup order: bundled, dirs, entry points."""
+    found: list[FoundPlugin] = []
+    seen: dict[str, str] = {}
+
+    def add(name: str, source: str, where: str, module: str | None) -> None:
+        found.append(FoundPlugin(name, source, where, module, seen.get(name)))
+        seen.setdefault(name, source)
+
+    bundled = _bundled_path()
+    for name in _module_names(bundled):
+        add(name, "bundled", BUNDLED_PACKAGE, f"{BUNDLED_PACKAGE}.{name}")
+    for directory in dirs:
+        for name in _module_names([directory]):
+            add(name, "plugin_dirs", directory, f"{_dir_package(directory)}.{name}")
+    for name, entries in sorted(plugin_entry_points().items()):
+        for entry in entries:
+            add(name, "entry point", _distribution(entry), _entry_point_target(entry))
+    return found
+
+
+def _bundled_path() -> list[str]:
+    try:
+        package = importlib.import_module(BUNDLED_PACKAGE)
+    except ImportError:
+        return []
+    return list(getattr(package, "__path__", []))
+
+
+def _module_names(path: Sequence[str]) -> list[str]:
+    names = {
+        info.name
+        for info in pkgutil.iter_modules(list(path))
+        if info.name.isidentifier() and not info.name.startswith("_")
+    }
+    return sorted(names)
+
+
+def describe_plugin(found: FoundPlugin) -> tuple[str, str]:
+    """(interfaces, summary) of a found plugin, importing its module.
+
+    The interfaces are those of the class ``make_plugin`` is annotated to return,
+    else of the plugin classes the module defines ("" when neither says); the
+    summary is the first line of the module's docstring, or why it cannot be loaded.
+    """
+    if found.module is None:
+        return "", "not a module name: cannot be loaded"
+    try:
+        module = importlib.import_module(found.module)
+    except Exception as e:
+        return "", f"cannot import {found.module}: {_describe(e)}"
+    doc = (module.__doc__ or "").strip()
+    summary = doc.splitlines()[0].strip() if doc else ""
+    factory = getattr(module, FACTORY_NAME, None)
+    if not callable(factory):
+        return "", f"no {FACTORY_NAME}(options, context) function: cannot be loaded"
+    provided = _declared_interfaces(module, factory)
+    return ", ".join(iface.__name__ for iface in provided), summary
+
+
+def _declared_interfaces(
+    module: ModuleType, factory: Callable[..., object]
+) -> list[InterfaceClass]:
+    known = plugin_interfaces()
+    candidates: list[type] = []
+    returned = getattr(factory, "__annotations__", {}).get("return")
+    if isinstance(returned, str):
+        try:
+            returned = eval(returned, vars(module))  # the module's own annotation
+        except Exception:
+            returned = None
+    if isinstance(returned, type):
+        candidates = [returned]
+    else:
+        candidates = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and value.__module__ == module.__name__
+        ]
+    provided: list[InterfaceClass] = []
+    for iface in known:
+        if any(iface.implementedBy(cls) for cls in candidates):
+            provided.append(iface)
+    return provided
+
+
+def format_plugin_list(found: Sequence[FoundPlugin]) -> str:
+    """The table ``twistd b2bua --list-plugins`` prints."""
+    rows = [("NAME", "SOURCE", "PROVIDES", "DESCRIPTION")]
+    for plugin in found:
+        provides, summary = describe_plugin(plugin)
+        if plugin.source == "bundled":
+            source = f"bundled ({plugin.module})"
+        elif plugin.source == "entry point":
+            source = f"entry point ({plugin.where}: {plugin.module or '?'})"
+        else:
+            source = f"{plugin.source} ({plugin.where})"
+        if plugin.shadowed_by is not None:
+            summary = f"(hidden by the {plugin.shadowed_by} plugin of this name) {summary}"
+        rows.append((plugin.name, source, provides or "-", summary))
+    if len(rows) == 1:
+        return "no plugins found"
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    )
 
 
 def _exists(module_name: str) -> bool:

@@ -20,12 +20,14 @@ from twisted.python import usage
 from twisted.python.components import Componentized
 
 from .bridge import BridgeSettings, CallManager, HeaderPolicy
+from .bridge.hooks import Hooks
 from .bridge.manager import Router
 from .bridge.requester import Requester
 from .bridge.tu import ServerUser
 from .config import Config, ConfigError, load_config
 from .logs import make_observer
-from .plugin import PluginRuntime, Plugins, load_plugins
+from .plugin import PluginRuntime, Plugins, discover_plugins, format_plugin_list, load_plugins
+from .reload import Reloader
 from .routing import Reject, RequestContext
 from .sip import URI, Address, Limits, Origin, Request, Response, SIPParseError
 from .transaction import TimerConfig, TransactionLayer
@@ -42,6 +44,12 @@ class Options(usage.Options):
     ]
     optFlags = [
         ["check", None, "Check the configuration, print a summary and exit."],
+        [
+            "list-plugins",
+            None,
+            "List the plugins found (bundled, plugin_dirs of the configuration, entry points)"
+            " and exit.",
+        ],
     ]
 
     def postOptions(self) -> None:
@@ -49,6 +57,9 @@ class Options(usage.Options):
         try:
             config = load_config(self["config"])
             self["b2bua_config"] = config
+            if self["list-plugins"]:
+                print(format_plugin_list(discover_plugins(config.plugin_dirs)))
+                raise SystemExit(0)
             self["b2bua_plugins"] = load_plugins(config)
         except ConfigError as error:
             raise usage.UsageError(str(error)) from None
@@ -116,7 +127,8 @@ class B2BUAService(service.MultiService):
 
     On stop (SIGTERM or SIGINT) the core refuses new requests with 503, the
     transactions in flight get up to ``server.drain_time`` seconds to finish, and
-    then the sockets close.
+    then the sockets close.  SIGHUP (or :meth:`reload`) reloads the configuration
+    file's plugins for new calls (:mod:`b2bua.reload`).
     """
 
     _log = Logger(namespace="b2bua.service")
@@ -180,7 +192,9 @@ class B2BUAService(service.MultiService):
             self.core.decorate,
             plugins.features if plugins is not None else (),
         )
-        self.plugins = plugins
+        self._fixed_router = router is not None
+        self.reloader = Reloader(config, plugins or Plugins(), self._install_plugins, reactor)
+        self._previous_hup: Any = None
         self.requester = Requester(self.calls.network, self.layer, config.server.user_agent)
         tu.calls = self.calls
         self.core.register("INVITE", self.calls.invite_received)
@@ -212,11 +226,38 @@ class B2BUAService(service.MultiService):
             super().startService()  # type: ignore[no-untyped-call]
         except CannotListenError as error:
             _cannot_listen(error)
-        if self.plugins is not None:
-            self.plugins.start(PluginRuntime(self.reactor, self.requester.request))
+        self.reloader.start(PluginRuntime(self.reactor, self.requester.request))
+        self._handle_sighup()
         listening = ", ".join(str(a) for a in self.transport.listening_addresses)
         self._log.info("b2bua listening on {listening}", listening=listening)
         self._stats.start(self.config.server.stats_interval, now=False)
+
+    @property
+    def plugins(self) -> Plugins | None:
+        """The running plugins (they change on reload)."""
+        return self.reloader.plugins
+
+    def reload(self) -> defer.Deferred[bool]:
+        """Reload the configuration file's plugins (what SIGHUP does); True when applied."""
+        if self.core.draining:
+            self._log.info("Stopping: configuration not reloaded")
+            return defer.succeed(False)
+        return self.reloader.reload()
+
+    def _install_plugins(self, plugins: Plugins) -> None:
+        """New calls use these routers and features; calls in progress keep theirs."""
+        if not self._fixed_router:
+            self.calls._router = plugins.route
+        self.calls.hooks = Hooks(plugins.features)
+
+    def _handle_sighup(self) -> None:
+        """SIGHUP reloads, on the reactor thread (signal handlers only hop over)."""
+
+        def hup(signum: int, frame: Any) -> None:
+            self.reactor.callFromThread(self.reload)
+
+        with contextlib.suppress(ValueError, AttributeError):  # not the main thread; no SIGHUP
+            self._previous_hup = signal.signal(signal.SIGHUP, hup)
 
     def log_stats(self) -> None:
         """One line with the counts of live transactions (and later dialogs and calls)."""
@@ -259,13 +300,15 @@ class B2BUAService(service.MultiService):
             )
         else:
             self._log.info("Drained; stopping")
-        if self.plugins is not None:
-            yield self.plugins.stop()
+        yield self.reloader.stop()
         yield super().stopService()  # type: ignore[no-untyped-call]
         # A drained stop is a clean exit: twistd would otherwise re-raise the signal
         # that stopped it and exit with status 128+N.  Documented: exit status 0.
         if hasattr(self.reactor, "_exitSignal"):
             self.reactor._exitSignal = None
+        if self._previous_hup is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGHUP, self._previous_hup)
 
 
 def _cannot_listen(error: CannotListenError) -> None:

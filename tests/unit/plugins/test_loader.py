@@ -168,7 +168,7 @@ def test_an_unknown_bare_name_says_where_it_looked(tmp_path: Path) -> None:
         load_plugins(load_config(path))
     assert str(info.value) == (
         f"{path}:8: plugin[0].module: no plugin named 'nosuchplugin'"
-        f" (looked in b2bua_plugins, {tmp_path / 'dir'})"
+        f" (looked in b2bua_plugins, {tmp_path / 'dir'}, entry points b2bua.plugins)"
     )
 
 
