@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeVar
 
+from .location import canonical_host
+
 #: The configuration used when none is given: a copy of etc/b2bua.toml inside the package.
 DEFAULT_CONFIG_NAME = "b2bua.toml"
 
@@ -116,6 +118,22 @@ class BridgeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrarConfig:
+    """The registrar (RFC 3261 10) and its location service.
+
+    ``domains`` are hosts in canonical form (lower case, IPv6 without brackets);
+    ``database`` is an absolute path ("" keeps registrations in memory only).
+    """
+
+    enabled: bool = False
+    domains: tuple[str, ...] = ()
+    min_expires: int = 60
+    max_expires: int = 7200
+    default_expires: int = 3600
+    database: str = "var/registrations.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
 class PluginConfig:
     """One ``[[plugin]]`` table: the module to load and its own options.
 
@@ -156,6 +174,7 @@ class Config:
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     plugins: tuple[PluginConfig, ...] = ()
     plugin_dirs: tuple[str, ...] = ()
+    registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
 
 
 T = TypeVar("T")
@@ -327,6 +346,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     reader = _Reader(path, text)
     known = {"listen", "server", "timers", "limits", "transport", "tls_client", "logging", "bridge"}
     known |= {"plugin", "plugin_dirs"}
+    known |= {"registrar"}
     reader.table(data, "", known)
     base = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
     listen = _listen(reader, data, base)
@@ -385,6 +405,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         bridge,
         plugins,
         plugin_dirs,
+        registrar=_registrar(reader, data),
     )
 
 
@@ -410,6 +431,86 @@ def _bridge(reader: _Reader, data: dict[str, Any]) -> BridgeConfig:
         "must be a list of header names",
     )
     return BridgeConfig(max_duration, answer, ring, tuple(statuses), tuple(names))
+
+
+def _registrar(reader: _Reader, data: dict[str, Any]) -> RegistrarConfig:
+    """The [registrar] table (README "Registrar"): expiry bounds, domains, database."""
+    name = "registrar"
+    table = reader.table(data.get(name, {}), name, set(RegistrarConfig.__dataclass_fields__))
+    d = RegistrarConfig()
+    enabled = reader.get(table, name, "enabled", bool, d.enabled)
+    raw_domains = reader.get(table, name, "domains", list, list(d.domains))
+    domains: list[str] = []
+    for i, domain in enumerate(raw_domains):
+        reader.check(
+            isinstance(domain, str) and _is_domain(domain),
+            f"{name}.domains",
+            f"{domain!r} (domains[{i}]) is not a host name or IP address",
+        )
+        if canonical_host(domain) not in domains:
+            domains.append(canonical_host(domain))
+    reader.check(
+        not enabled or bool(domains),
+        f"{name}.domains" if "domains" in table else f"{name}.enabled",
+        "an enabled registrar needs at least one domain (domains = [\"example.com\"])",
+    )
+    expires = {}
+    for key in ("min_expires", "max_expires", "default_expires"):
+        value = reader.get(table, name, key, int, getattr(d, key))
+        reader.check(value > 0, f"{name}.{key}", "must be a positive number of seconds")
+        expires[key] = value
+    low, high = expires["min_expires"], expires["max_expires"]
+    reader.check(
+        low <= 3600,
+        f"{name}.min_expires",
+        "must not exceed 3600 (RFC 3261 10.3 refuses only intervals under an hour)",
+    )
+    reader.check(high >= low, f"{name}.max_expires", "must not be smaller than min_expires")
+    reader.check(
+        low <= expires["default_expires"] <= high,
+        f"{name}.default_expires",
+        "must be between min_expires and max_expires",
+    )
+    database = reader.get(table, name, "database", str, d.database)
+    if database:
+        database = os.path.abspath(database)
+        problem = _unwritable(database)
+        reader.check(problem is None, f"{name}.database", problem or "")
+    return RegistrarConfig(enabled, tuple(domains), low, high, expires["default_expires"], database)
+
+
+def _is_domain(text: str) -> bool:
+    """A host name or IP address (an IPv6 address with or without brackets)."""
+    host = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return _HOSTNAME_RE.fullmatch(text) is not None
+
+
+_HOSTNAME_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?"
+)
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the server could not create or write the file ``path`` (None: it can)."""
+    if os.path.exists(path):
+        if not os.path.isfile(path):
+            return f"{path!r} is not a file"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"file {path!r} is not readable and writable"
+        return None
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):  # created at start-up
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent!r} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {path!r}: directory {parent!r} is not writable"
+    return None
 
 
 _MODULE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")

@@ -7,9 +7,11 @@ Plugins see only this module, :mod:`b2bua.routing` and the public message API
 
 Implemented today: :class:`IRouter` (where a call goes), :class:`ICallFeature`
 (hooks along a call's life) and :class:`IPluginService` (plugins that run
-something: timers, probes).  Declared for the features that come next, so
-plugins have one place to look: :class:`IAuthenticator`,
-:class:`ILocationService`, :class:`ICDRSink`, :class:`IMediaRelay`.
+something: timers, probes) by plugins; :class:`ILocationService` by the server's
+registrar (plugins read it; :class:`Binding` and :func:`address_of_record` are
+its values, from :mod:`b2bua.location`).  Declared for the features that come
+next, so plugins have one place to look: :class:`IAuthenticator`,
+:class:`ICDRSink`, :class:`IMediaRelay`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface
 
+from .location import Binding, address_of_record
 from .routing import (
     CallInfo,
     Decision,
@@ -29,11 +32,14 @@ from .routing import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from twisted.internet.defer import Deferred
 
-    from .sip import URI, Request, Response
+    from .sip import Request, Response
 
 __all__ = [
+    "Binding",
     "CallInfo",
     "Decision",
     "HeaderChanges",
@@ -48,6 +54,7 @@ __all__ = [
     "RequestContext",
     "Routes",
     "Target",
+    "address_of_record",
 ]
 
 
@@ -131,13 +138,34 @@ class IAuthenticator(Interface):
 
 
 class ILocationService(Interface):
-    """Registered contacts per address of record (RFC 3261 10)."""
+    """Registered contacts per address of record (RFC 3261 10).
 
-    def lookup(aor: URI) -> Deferred[list[Any]]:
-        """The live bindings of an address of record, best q first."""
+    The registrar (``[registrar]``) writes it; routers read it (a plugin gets it as
+    ``runtime.location`` in ``IPluginService.start_plugin``, None when the
+    registrar is off).  Addresses of record are canonical strings made by
+    :func:`address_of_record` (``sip:alice@example.com``); values are
+    :class:`Binding`.  Reads come from memory, so a router may call them on every
+    call; expired bindings are never returned and are removed on time.
+    """
 
-    def update(aor: URI, bindings: list[Any]) -> Deferred[None]:
-        """Replace the bindings of an address of record."""
+    domains = Attribute(
+        "The domains whose addresses of record it holds: a frozenset of hosts in"
+        " canonical form (b2bua.location.canonical_host)."
+    )
+
+    def lookup(aor: str) -> list[Binding]:
+        """The live bindings of ``aor``: highest q first, equal q in registration order."""
+
+    def known(aor: str) -> bool:
+        """True when ``aor`` has ever had a binding (even if none is live now)."""
+
+    def update(aor: str, bindings: Sequence[Binding]) -> Deferred[None]:
+        """Replace every binding of ``aor`` with ``bindings`` (expired ones are dropped).
+
+        Lookups see the change at once; the Deferred fires when it is stored.  If
+        storing fails, the Deferred fails and the change is undone (unless a later
+        update replaced it meanwhile).
+        """
 
 
 class ICDRSink(Interface):

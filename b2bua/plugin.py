@@ -46,7 +46,7 @@ from zope.interface.verify import verifyObject
 
 from . import interfaces
 from .config import Config, ConfigError, PluginConfig
-from .interfaces import ICallFeature, IPluginService, IRouter
+from .interfaces import ICallFeature, ILocationService, IPluginService, IRouter
 from .routing import Decision, Reject, RequestContext, Routes
 from .sip import URI, Request, Response
 
@@ -134,10 +134,13 @@ class PluginRuntime:
     ``clock`` has ``callLater`` and ``seconds`` (the reactor); ``request(method,
     uri)`` sends an out-of-dialog request (e.g. an OPTIONS probe) and fires with
     its final response (408 when unanswered, 503 when unreachable).
+    ``location`` is the registrar's location service (an
+    :class:`~b2bua.interfaces.ILocationService`), None when ``[registrar]`` is off.
     """
 
     clock: Any
     request: Callable[[str, URI], Deferred[Response]]
+    location: ILocationService | None = None
 
 
 @dataclass(frozen=True, slots=True)
