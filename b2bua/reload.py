@@ -238,17 +238,25 @@ class Reloader:
         return True
 
     def _stop_old(self, old: Plugins) -> Deferred[None]:
-        stopped = old.stop()
-        stopped.addTimeout(self.stop_timeout, self._clock)
+        """Fires when the old plugins have stopped, or after ``stop_timeout`` seconds."""
+        done: Deferred[None] = Deferred()
 
-        def late(failure: Any) -> None:
+        def late() -> None:
             _log.warn(
                 "The previous plugins did not stop within {timeout} s; starting the new ones",
                 timeout=self.stop_timeout,
             )
+            done.callback(None)
 
-        stopped.addErrback(late)
-        return stopped
+        timer = self._clock.callLater(self.stop_timeout, late)
+
+        def stopped(result: object) -> None:
+            if timer.active():
+                timer.cancel()
+                done.callback(None)
+
+        old.stop().addBoth(stopped)
+        return done
 
 
 def _fire(outcome: bool, waiter: Deferred[bool]) -> bool:

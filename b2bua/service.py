@@ -245,10 +245,7 @@ class B2BUAService(service.MultiService):
         return self.reloader.reload()
 
     def _install_plugins(self, plugins: Plugins) -> None:
-        """New calls use these routers and features; calls in progress keep theirs."""
-        if not self._fixed_router:
-            self.calls._router = plugins.route
-        self.calls.hooks = Hooks(plugins.features)
+        install_plugins(self.calls, plugins, routers=not self._fixed_router)
 
     def _handle_sighup(self) -> None:
         """SIGHUP reloads, on the reactor thread (signal handlers only hop over)."""
@@ -309,6 +306,17 @@ class B2BUAService(service.MultiService):
         if self._previous_hup is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGHUP, self._previous_hup)
+
+
+def install_plugins(calls: CallManager, plugins: Plugins, *, routers: bool = True) -> None:
+    """New calls use these plugins' routers (unless ``routers`` is false) and features.
+
+    Calls in progress keep theirs: a call takes the manager's hooks when it is
+    created and asks the router once, at its start.
+    """
+    if routers:
+        calls._router = plugins.route
+    calls.hooks = Hooks(plugins.features)
 
 
 def _cannot_listen(error: CannotListenError) -> None:
