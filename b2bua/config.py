@@ -7,6 +7,7 @@ The schema is documented in README.md ("Configuration") and in etc/b2bua.toml.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeVar
 
+from .auth.users import UserEntry, UsersFileError, parse_users_file
 from .location import canonical_host
 
 #: The configuration used when none is given: a copy of etc/b2bua.toml inside the package.
@@ -134,6 +136,36 @@ class RegistrarConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Digest authentication of incoming requests (README "Authentication").
+
+    On when there are users (``users`` or ``users_file``).  ``realm`` is resolved
+    (the configured one, else the first registrar domain, else "b2bua");
+    ``file_users`` holds the parsed lines of ``users_file`` (an absolute path).
+    Secrets are kept out of ``repr``.
+    """
+
+    realm: str = "b2bua"
+    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    users_file: str | None = None
+    file_users: tuple[UserEntry, ...] = field(default=(), repr=False)
+    trusted_networks: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ("REGISTER", "INVITE")
+    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    nonce_lifetime: float = 300.0
+    nonce_secret: str | None = field(default=None, repr=False)
+    max_failures: int = 10
+    failure_window: float = 300.0
+    ban_time: float = 300.0
+    ban_answer: str = "403"
+
+    @property
+    def enabled(self) -> bool:
+        """True when requests are authenticated (some users are configured)."""
+        return bool(self.users or self.users_file)
+
+
+@dataclass(frozen=True, slots=True)
 class PluginConfig:
     """One ``[[plugin]]`` table: the module to load and its own options.
 
@@ -175,6 +207,7 @@ class Config:
     plugins: tuple[PluginConfig, ...] = ()
     plugin_dirs: tuple[str, ...] = ()
     registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 T = TypeVar("T")
@@ -347,6 +380,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     known = {"listen", "server", "timers", "limits", "transport", "tls_client", "logging", "bridge"}
     known |= {"plugin", "plugin_dirs"}
     known |= {"registrar"}
+    known |= {"auth"}
     reader.table(data, "", known)
     base = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
     listen = _listen(reader, data, base)
@@ -406,6 +440,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         plugins,
         plugin_dirs,
         registrar=_registrar(reader, data),
+        auth=_auth(reader, data, base),
     )
 
 
@@ -477,6 +512,139 @@ def _registrar(reader: _Reader, data: dict[str, Any]) -> RegistrarConfig:
         problem = _unwritable(database)
         reader.check(problem is None, f"{name}.database", problem or "")
     return RegistrarConfig(enabled, tuple(domains), low, high, expires["default_expires"], database)
+
+
+#: Methods [auth] methods may name (requests outside a dialog; never ACK or CANCEL).
+AUTH_METHODS = ("INVITE", "REGISTER", "MESSAGE", "SUBSCRIBE", "PUBLISH", "REFER", "OPTIONS")
+
+
+def _auth(reader: _Reader, data: dict[str, Any], base: str) -> AuthConfig:
+    """The [auth] table (README "Authentication"): users, trusted networks, nonces, bans."""
+    name = "auth"
+    table = reader.table(
+        data.get(name, {}), name, set(AuthConfig.__dataclass_fields__) - {"file_users"}
+    )
+    d = AuthConfig()
+
+    def key(k: str) -> str:
+        return f"{name}.{k}"
+
+    realm = reader.get(table, name, "realm", str, "")
+    if "realm" in table:
+        reader.check(bool(realm) and '"' not in realm, key("realm"), "must be a non-empty name")
+    else:  # the first registrar domain (validated by then), else "b2bua"
+        registrar = data.get("registrar")
+        domains = registrar.get("domains") if isinstance(registrar, dict) else None
+        if isinstance(domains, list) and domains and isinstance(domains[0], str):
+            realm = canonical_host(domains[0])
+        else:
+            realm = d.realm
+    users_raw = table.get("users", {})
+    reader.check(isinstance(users_raw, dict), key("users"), 'must be a table (alice = "password")')
+    users: list[tuple[str, str]] = []
+    for user, password in users_raw.items():
+        reader.check(
+            bool(user) and ":" not in user, key("users"), f"bad user name {user!r} (no ':')"
+        )
+        reader.check(
+            isinstance(password, str) and bool(password),
+            key("users"),
+            f"the password of {user!r} must be a non-empty string",
+        )
+        users.append((user, password))
+    users_file = _check_file(
+        reader, key("users_file"), reader.get(table, name, "users_file", str, None), base
+    )
+    file_users: tuple[UserEntry, ...] = ()
+    if users_file is not None:
+        file_users = _users_file(reader, users_file, realm, {u for u, _ in users})
+    networks = reader.get(table, name, "trusted_networks", list, [])
+    for i, network in enumerate(networks):
+        where = key("trusted_networks")
+        reader.check(isinstance(network, str), where, f'[{i}] must be a string like "10.0.0.0/8"')
+        try:
+            ipaddress.ip_network(network)
+        except ValueError as error:
+            hint = ""
+            with contextlib.suppress(ValueError):
+                hint = f" (did you mean {ipaddress.ip_network(network, strict=False)}?)"
+            raise reader.error(where, f"[{i}] {network!r}: {error}{hint}") from None
+    methods = reader.get(table, name, "methods", list, list(d.methods))
+    reader.check(
+        all(isinstance(m, str) and m in AUTH_METHODS for m in methods),
+        key("methods"),
+        f"must be a list of methods among {', '.join(AUTH_METHODS)}",
+    )
+    algorithms = reader.get(table, name, "algorithms", list, list(d.algorithms))
+    reader.check(
+        bool(algorithms)
+        and len(set(algorithms)) == len(algorithms)
+        and all(a in ("SHA-256", "MD5") for a in algorithms),
+        key("algorithms"),
+        'must list "SHA-256" and/or "MD5" (the preferred first)',
+    )
+    if "MD5" not in algorithms:
+        lacking = [e.user for e in file_users if e.ha1_sha256 is None]
+        reader.check(
+            not lacking,
+            key("algorithms"),
+            f"SHA-256 only, but {lacking[:1]} in the users file has no SHA-256 hash",
+        )
+    lifetime = reader.get(table, name, "nonce_lifetime", float, d.nonce_lifetime)
+    reader.check(lifetime > 0, key("nonce_lifetime"), "must be positive")
+    secret = reader.get(table, name, "nonce_secret", str, None)
+    reader.check(
+        secret is None or len(secret) >= 16,
+        key("nonce_secret"),
+        "must be at least 16 characters (32 random ones are better)",
+    )
+    max_failures = reader.get(table, name, "max_failures", int, d.max_failures)
+    reader.check(max_failures >= 0, key("max_failures"), "must not be negative (0: no bans)")
+    window = reader.get(table, name, "failure_window", float, d.failure_window)
+    reader.check(window > 0, key("failure_window"), "must be positive")
+    ban_time = reader.get(table, name, "ban_time", float, d.ban_time)
+    reader.check(ban_time > 0, key("ban_time"), "must be positive")
+    ban_answer = reader.get(table, name, "ban_answer", str, d.ban_answer)
+    reader.check(ban_answer in ("403", "drop"), key("ban_answer"), 'must be "403" or "drop"')
+    return AuthConfig(
+        realm,
+        tuple(users),
+        users_file,
+        file_users,
+        tuple(networks),
+        tuple(methods),
+        tuple(algorithms),
+        lifetime,
+        secret,
+        max_failures,
+        window,
+        ban_time,
+        ban_answer,
+    )
+
+
+def _users_file(reader: _Reader, path: str, realm: str, inline: set[str]) -> tuple[UserEntry, ...]:
+    """The lines of a users file for ``realm``; errors name the file and its line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise reader.error("auth.users_file", f"cannot read {path!r}: {error}") from None
+    try:
+        entries = parse_users_file(text)
+    except UsersFileError as error:
+        raise ConfigError(path, "auth.users_file", error.reason, error.line) from None
+    mine = tuple(e for e in entries if e.realm == realm)
+    if entries and not mine:
+        raise reader.error(
+            "auth.users_file", f"{path!r} has no user in realm {realm!r} (see [auth] realm)"
+        )
+    for entry in mine:
+        if entry.user in inline:
+            raise reader.error(
+                "auth.users", f"{entry.user!r} is also in {path!r}: keep one of the two"
+            )
+    return mine
 
 
 def _is_domain(text: str) -> bool:

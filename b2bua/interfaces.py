@@ -9,8 +9,9 @@ Implemented today: :class:`IRouter` (where a call goes), :class:`ICallFeature`
 (hooks along a call's life) and :class:`IPluginService` (plugins that run
 something: timers, probes) by plugins; :class:`ILocationService` by the server's
 registrar (plugins read it; :class:`Binding` and :func:`address_of_record` are
-its values, from :mod:`b2bua.location`).  Declared for the features that come
-next, so plugins have one place to look: :class:`IAuthenticator`,
+its values, from :mod:`b2bua.location`); :class:`IAuthenticator` (users'
+digest secrets) by the server's ``[auth]`` users (``b2bua.auth.stores``).
+Declared for the features that come next, so plugins have one place to look:
 :class:`ICDRSink`, :class:`IMediaRelay`.
 """
 
@@ -129,12 +130,25 @@ class IPluginService(Interface):
 
 
 class IAuthenticator(Interface):
-    """Checks credentials (RFC 7616 digest); the registrar and auth issue implements it."""
+    """Where digest authentication (``[auth]``, RFC 7616/8760) finds users' secrets.
+
+    The server challenges, checks nonces, counts failures and bans; a provider
+    only looks users up, so a store in SQL, LDAP or behind HTTP has this shape.
+    ``b2bua.auth.stores.StaticUsers`` (the ``[auth]`` users and users file)
+    implements it.  An authenticated request's user name reaches the handlers as
+    ``identity`` and routers as ``RequestContext.identity``.
+    """
 
     realm = Attribute("The realm challenges name.")
+    algorithms = Attribute(
+        'The digest algorithms it has hashes for, strongest first: ("SHA-256", "MD5").'
+    )
 
     def ha1(username: str, realm: str, algorithm: str) -> Deferred[str | None]:
-        """The stored HA1 for ``username`` in ``realm``, or None for an unknown user."""
+        """The stored HA1 (``H(username:realm:password)``, lowercase hex) of
+        ``username`` in ``realm`` for ``algorithm`` ("MD5" or "SHA-256"), or None
+        for an unknown user.  Must not fail for an unknown user: the server treats
+        it exactly like a wrong password, so nobody can tell users apart."""
 
 
 class ILocationService(Interface):

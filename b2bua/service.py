@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
@@ -19,6 +20,7 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 from twisted.python.components import Componentized
 
+from .auth.service import from_config as auth_from_config
 from .bridge import BridgeSettings, CallManager, HeaderPolicy
 from .bridge.hooks import Hooks
 from .bridge.manager import Router
@@ -88,9 +90,14 @@ class _Edge:
     def __init__(self) -> None:
         self.layer: TransactionLayer | None = None
         self.core: UACore | None = None
+        #: sources whose requests are dropped before any transaction ([auth] bans)
+        self.blocked: Callable[[str], bool] | None = None
 
     def message_received(self, message: Request | Response, origin: Origin) -> None:
         assert self.layer is not None
+        blocked = self.blocked
+        if blocked is not None and isinstance(message, Request) and blocked(origin.peer.host):
+            return
         self.layer.message_received(message, origin)
 
     def parse_error(self, error: SIPParseError, data: bytes, origin: Origin) -> None:
@@ -170,6 +177,12 @@ class B2BUAService(service.MultiService):
             self._send_stateless,
             stamp=stamp_received,
         )
+        # Digest authentication ([auth]): the core challenges, the edge drops banned sources.
+        self.auth = auth_from_config(config.auth, reactor)
+        if self.auth is not None:
+            self.core.authenticator = self.auth
+            if config.auth.ban_answer == "drop":
+                edge.blocked = self.auth.blocked
         timers = TimerConfig(t1=config.timers.t1, t2=config.timers.t2, t4=config.timers.t4)
         tu = ServerUser(self.core)
         self.layer = TransactionLayer(reactor, self.transport, tu, timers)

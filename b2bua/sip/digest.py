@@ -2,7 +2,8 @@
 
 Pure functions: parse a ``WWW-Authenticate``/``Proxy-Authenticate`` challenge,
 compute the response for MD5 or SHA-256 (with ``qop=auth`` or without qop), and
-build or parse the ``Authorization``/``Proxy-Authorization`` value.
+build or parse (:class:`Credentials`) the ``Authorization``/``Proxy-Authorization``
+value.
 """
 
 from __future__ import annotations
@@ -95,6 +96,56 @@ class Challenge:
         if self.stale:
             parts.append("stale=true")
         return "Digest " + ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The digest credentials of an ``Authorization``/``Proxy-Authorization`` value.
+
+    ``qop``, ``nc`` and ``cnonce`` are None when the client answered without
+    qop (RFC 2069 style, which RFC 3261 22.4 still allows).
+    """
+
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    algorithm: str = "MD5"
+    qop: str | None = None
+    nc: str | None = None
+    cnonce: str | None = None
+    opaque: str | None = None
+
+    @classmethod
+    def parse(cls, value: str) -> Credentials:
+        """Parse a Digest credentials value; SIPParseError when it is not one.
+
+        Requires username, realm, nonce, uri and response (RFC 7616 3.4), and nc
+        with cnonce when qop is present.  ``algorithm`` is upper-cased (it
+        defaults to MD5), ``response`` lower-cased (hex).
+        """
+        scheme, p = parse_auth_params(value)
+        if scheme.lower() != "digest":
+            raise SIPParseError(400, f"unsupported authentication scheme {scheme[:20]!r}")
+        missing = [k for k in ("username", "realm", "nonce", "uri", "response") if k not in p]
+        if missing:
+            raise SIPParseError(400, f"digest credentials without {', '.join(missing)}")
+        qop = p.get("qop") or None
+        if qop is not None and ("nc" not in p or "cnonce" not in p):
+            raise SIPParseError(400, "digest credentials with qop but without nc or cnonce")
+        return cls(
+            p["username"],
+            p["realm"],
+            p["nonce"],
+            p["uri"],
+            p["response"].lower(),
+            p.get("algorithm", "MD5").upper(),
+            qop,
+            p.get("nc") if qop else None,
+            p.get("cnonce") if qop else None,
+            p.get("opaque"),
+        )
 
 
 def ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:

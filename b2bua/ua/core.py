@@ -6,6 +6,13 @@ registered) to that handler, and answers everything else: 405 with Allow for a
 method it knows but does not handle here, 501 for one it does not know.  It also
 answers malformed requests that the transport could not parse, when enough of
 them is readable to build a response.
+
+With an authenticator (:class:`b2bua.auth.service.DigestAuth`, ``[auth]``), every
+new request outside a dialog is authenticated after the 8.2 checks and before
+it is dispatched: it may be challenged (401/407), refused (403) or accepted, and
+the handler gets the authenticated user name as ``identity``.  The check may
+take time (the user store is asynchronous); a request answered meanwhile (a
+CANCELled INVITE got 487) is not answered again.
 """
 
 from __future__ import annotations
@@ -13,19 +20,32 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from ..auth.policy import Accept, AuthOutcome, Refuse
 from ..sip import Origin, Request, Response, SIPParseError, response_for, salvage_request
 from ..transaction import ServerTransaction
 from .checks import check_request, error_response
 
-#: A handler for one method: gets the server transaction and the request.
 #: A handler for one method: the server transaction, the request, and the
 #: authenticated identity of its sender (None when not authenticated).
 RequestHandler = Callable[[ServerTransaction, Request, "str | None"], None]
 #: Sends a response outside any transaction (for requests we could not parse).
 StatelessSender = Callable[[Response, Origin], None]
+
+
+class RequestAuthenticator(Protocol):
+    """What the core asks about new requests (``b2bua.auth.service.DigestAuth``)."""
+
+    def authenticate(
+        self, request: Request, origin: Origin, /
+    ) -> AuthOutcome | Deferred[AuthOutcome]:
+        """Accept (with the identity, or None) or Refuse (401/407 challenge, 403, 500)."""
+        ...
 
 
 def new_tag() -> str:
@@ -51,6 +71,8 @@ class CoreStats:
     rejected: int = 0
     malformed: int = 0
     dropped: int = 0
+    challenged: int = 0
+    authenticated: int = 0
 
 
 class UACore:
@@ -65,8 +87,11 @@ class UACore:
         *,
         tag_factory: Callable[[], str] = new_tag,
         stamp: Callable[[Request, Origin], object] | None = None,
+        authenticator: RequestAuthenticator | None = None,
     ) -> None:
         self.settings = settings
+        #: authenticates new requests outside dialogs (None: nobody is challenged)
+        self.authenticator = authenticator
         self._send_stateless = send_stateless
         self._new_tag = tag_factory
         self._stamp = stamp
@@ -130,12 +155,57 @@ class UACore:
             if method != "ACK":
                 tx.respond(self.decorate(problem))
             return
-        if self._dialog_handler is not None and _in_dialog(request):
+        in_dialog = _in_dialog(request)
+        if self._dialog_handler is not None and in_dialog:
             self._dialog_handler(tx, request, None)
             return
+        authenticator = self.authenticator
+        if authenticator is None or method == "ACK" or in_dialog:
+            self._dispatch(tx, request, None)
+            return
+        outcome = authenticator.authenticate(request, tx.origin)
+        if isinstance(outcome, Deferred):
+            outcome.addCallback(self._authenticated, tx, request)
+            outcome.addErrback(self._dispatch_failed, tx, request)
+        else:
+            self._authenticated(outcome, tx, request)
+
+    def _authenticated(self, outcome: AuthOutcome, tx: ServerTransaction, request: Request) -> None:
+        """Act on the authenticator's verdict, unless the request was answered meanwhile."""
+        if tx.terminated or tx.final_sent:
+            return  # a CANCEL (487) or a transport error got there first
+        if isinstance(outcome, Refuse):
+            resp = response_for(request, outcome.status, to_tag=self._new_tag())
+            for name, value in outcome.headers:
+                resp.headers.add(name, value)
+            if outcome.status in (401, 407):
+                self.stats.challenged += 1
+            else:
+                self.stats.rejected += 1
+            tx.respond(self.decorate(resp))
+            return
+        assert isinstance(outcome, Accept)
+        if outcome.identity is not None:
+            self.stats.authenticated += 1
+        self._dispatch(tx, request, outcome.identity)
+
+    def _dispatch_failed(self, failure: Failure, tx: ServerTransaction, request: Request) -> None:
+        """A handler raised after an asynchronous authentication: log it, answer 500."""
+        self._log.failure(
+            "{method} {call_id}: failed after authentication",
+            failure,
+            method=request.method,
+            call_id=request.headers.get("Call-ID"),
+        )
+        if not tx.terminated and not tx.final_sent:
+            tx.respond(self.decorate(response_for(request, 500, to_tag=self._new_tag())))
+
+    def _dispatch(self, tx: ServerTransaction, request: Request, identity: str | None) -> None:
+        """Hand a checked (and authenticated) request to its handler, or answer it."""
+        method = request.method
         handler = self._handlers.get(method)
         if handler is not None:
-            handler(tx, request, None)
+            handler(tx, request, identity)
         elif method == "OPTIONS":
             tx.respond(self.options_response(request))
         elif method == "ACK":
