@@ -29,6 +29,7 @@ from .bridge.tu import ServerUser
 from .config import Config, ConfigError, load_config
 from .logs import make_observer
 from .plugin import PluginRuntime, Plugins, discover_plugins, format_plugin_list, load_plugins
+from .registrar import LocationService, build_registrar
 from .reload import Reloader
 from .routing import Reject, RequestContext
 from .sip import URI, Address, Limits, Origin, Request, Response, SIPParseError
@@ -212,6 +213,16 @@ class B2BUAService(service.MultiService):
         tu.calls = self.calls
         self.core.register("INVITE", self.calls.invite_received)
         self.core.register_dialog_handler(self.calls.in_dialog_request)
+        # Registrar (RFC 3261 10): the REGISTER handler and its location service, a child
+        # service (loads its bindings on start, closes its store on stop); plugins get it
+        # as runtime.location.
+        self.location: LocationService | None = None
+        if config.registrar.enabled:
+            decorate = self.core.decorate
+            self.location, registrar = build_registrar(config.registrar, reactor, decorate)
+            self.location.setServiceParent(self)  # type: ignore[no-untyped-call]
+            self.core.register("REGISTER", registrar.register_received)
+            self.core.settings.supported = self.core.settings.supported | {"path"}
         self._stats = task.LoopingCall(self.log_stats)
         self._stats.clock = reactor
 
@@ -239,7 +250,7 @@ class B2BUAService(service.MultiService):
             super().startService()  # type: ignore[no-untyped-call]
         except CannotListenError as error:
             _cannot_listen(error)
-        self.reloader.start(PluginRuntime(self.reactor, self.requester.request))
+        self.reloader.start(PluginRuntime(self.reactor, self.requester.request, self.location))
         self._handle_sighup()
         listening = ", ".join(str(a) for a in self.transport.listening_addresses)
         self._log.info("b2bua listening on {listening}", listening=listening)
