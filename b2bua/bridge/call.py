@@ -38,9 +38,11 @@ from ..sip import (
 from ..sip.digest import Challenge, authorization
 from ..transaction import (
     ClientTransaction,
+    FailureKind,
     InviteServerTransaction,
     ServerTransaction,
     SynthesizedResponse,
+    TransactionFailure,
 )
 from .destinations import dialog_destination
 from .network import NULL_USER
@@ -59,6 +61,15 @@ class CallState(enum.Enum):
     EARLY = "early"
     CONFIRMED = "confirmed"
     ENDED = "ended"
+
+
+TIMEOUT, TRANSPORT = FailureKind.TIMEOUT, FailureKind.TRANSPORT
+
+
+def _failure(request: Request, kind: FailureKind, reason: str) -> SynthesizedResponse:
+    """A 408 (timeout) or 503 (transport) the bridge makes up for a target that failed,
+    marked as such (``.failure``) so features can tell it from a real answer."""
+    return SynthesizedResponse(request, TransactionFailure(kind, reason))
 
 
 def _best_response(responses: list[Response]) -> Response | None:
@@ -340,7 +351,7 @@ class Call:
             return
         if not destinations:
             self._log.info("No address for {uri}", uri=str(attempt.target.uri))
-            self._attempt_failed(attempt, response_for(self.a_invite, 503, "No Route to Target"))
+            self._attempt_failed(attempt, _failure(self.a_invite, TRANSPORT, "no address"))
             return
         manager = self._m
         destination = destinations[0]
@@ -349,7 +360,7 @@ class Call:
             local = manager.network.local_address(destination)
         except LookupError:
             self._log.warn("No listener to reach {uri}", uri=str(attempt.target.uri))
-            self._attempt_failed(attempt, response_for(self.a_invite, 503, "No Listener"))
+            self._attempt_failed(attempt, _failure(self.a_invite, TRANSPORT, "no listener"))
             return
         self.b_contact = local_contact(local)
         invite = self._b_invite(attempt, local)
@@ -430,7 +441,7 @@ class Call:
         attempt.stop_timers()
         if attempt.tx is not None:
             attempt.tx.cancel(f'SIP;cause=408;text="{why}"')
-        timeout = response_for(self.a_invite, 408, "Request Timeout")
+        timeout = _failure(self.a_invite, TIMEOUT, why)
         self._target_failed(attempt, timeout)
         self.finals.append(timeout)
         self._try(attempt.index + 1)

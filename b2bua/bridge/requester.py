@@ -6,8 +6,13 @@ import secrets
 
 from twisted.internet.defer import Deferred
 
-from ..sip import URI, Address, NameAddr, Request, Response, response_for
-from ..transaction import ClientTransaction
+from ..sip import URI, Address, NameAddr, Request, Response
+from ..transaction import (
+    ClientTransaction,
+    FailureKind,
+    SynthesizedResponse,
+    TransactionFailure,
+)
 from .network import Network, Transactions
 from .relay import add_via
 
@@ -56,7 +61,9 @@ class Requester:
                 ("CSeq", f"1 {method}"),
             ):
                 h.add(name, value)
-            return response_for(request, 503, "No Address")
+            return SynthesizedResponse(
+                request, TransactionFailure(FailureKind.TRANSPORT, f"no address for {uri}")
+            )
         destination = destinations[0]
         local = self._network.local_address(destination)
         add_via(request, local)

@@ -183,7 +183,8 @@ class InviteClientTransaction(ClientTransaction):
         """Send a CANCEL for this INVITE in its own non-INVITE client transaction (RFC 3261 9.1).
 
         Before any provisional response the CANCEL is held and sent when one
-        arrives (a final response first means it is never sent).  ``reason`` is an
+        arrives (a final response first means it is never sent), and the INVITE
+        is no longer retransmitted.  ``reason`` is an
         optional Reason header value (RFC 3326).  If no final response follows
         within 64*T1 of the CANCEL, the transaction ends with a synthesized 408.
         Returns True if a CANCEL was sent or is pending, False when it is too late
@@ -194,6 +195,10 @@ class InviteClientTransaction(ClientTransaction):
             if not self._cancel_requested:
                 self._cancel_requested = True
                 self._cancel_reason = reason
+                # The TU has given up: stop retransmitting the INVITE (a target that
+                # never got it never rings); Timer B still collects a late answer,
+                # which gets the held CANCEL (1xx) or an ACK and BYE from the TU (2xx).
+                self._cancel_retransmit()
             return True
         if state is PROCEEDING:
             if not self._cancel_requested:

@@ -203,6 +203,18 @@ def test_cancel_waits_for_a_provisional(h: Harness) -> None:
     assert h.layer.client_count == 2
 
 
+def test_cancel_in_calling_stops_the_invite_retransmissions(h: Harness) -> None:
+    tx, user = calling(h)
+    h.clock.advance(0.5)  # Timer A: one retransmission
+    assert h.transport.methods() == ["INVITE", "INVITE"]
+    tx.cancel()
+    h.clock.advance(10)
+    assert h.transport.methods() == ["INVITE", "INVITE"]  # given up: no more
+    h.feed(reply(tx.request, 180))  # a late provisional still gets the held CANCEL
+    assert h.transport.methods() == ["INVITE", "INVITE", "CANCEL"]
+    assert user.statuses() == [180]
+
+
 def test_cancel_in_proceeding_is_sent_at_once(h: Harness) -> None:
     tx, _user = calling(h)
     h.feed(reply(tx.request, 100))
