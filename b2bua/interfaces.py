@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface
 
-from .location import Binding, address_of_record
+from .location import Binding, address_of_record, canonical_host
 from .routing import (
     CallInfo,
     Decision,
@@ -56,6 +56,7 @@ __all__ = [
     "Routes",
     "Target",
     "address_of_record",
+    "canonical_host",
 ]
 
 

@@ -52,8 +52,8 @@ from b2bua.interfaces import (
     Routes,
     Target,
     address_of_record,
+    canonical_host,
 )
-from b2bua.location import canonical_host
 from b2bua.sip import Request, SIPParseError, parse_uri
 
 if TYPE_CHECKING:
