@@ -151,7 +151,10 @@ def test_the_embedded_default_reloads_too(logged: list[LogEvent]) -> None:
     results: list[bool] = []
     reloader.reload().addCallback(results.append)
     assert results == [True] and reloader.path is None
-    assert messages(logged) == ["Reloaded configuration from <embedded b2bua.toml> (plugins: none)"]
+    names = ", ".join(p.module for p in config.plugins) or "none"
+    assert messages(logged) == [
+        f"Reloaded configuration from <embedded b2bua.toml> (plugins: {names})"
+    ]
 
 
 def test_changes_that_need_a_restart_are_logged_and_ignored(
