@@ -11,12 +11,14 @@ Configured as::
     port = 5080
     trusted = ["198.51.100.0/24"]
 
-Without this plugin (or another access rule) **any source that can reach a
-listener can use every route**: the server is an open relay.
+Without this plugin (or ``[auth]`` challenging INVITE) **any source that can
+reach a listener can use every route**: the server is an open relay.
 
 A call is let through when its source address is in the trusted networks of the
 listener that received it, or when the caller is authenticated
-(``context.identity`` is set and ``allow_authenticated`` is true).  Every other
+(``context.identity`` is set by ``[auth]`` and ``allow_authenticated`` is true).
+Sources in ``[auth] trusted_networks`` are not challenged and have no identity:
+list them here too.  Every other
 call is refused with 403 Forbidden (``status``/``reason``) *before routing*: the
 check runs in :meth:`ICallFeature.call_started`, which the bridge calls before
 it asks any router, so no router order can bypass it.
