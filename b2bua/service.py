@@ -22,7 +22,6 @@ from twisted.python.components import Componentized
 
 from .auth.service import from_config as auth_from_config
 from .bridge import BridgeSettings, CallManager, HeaderPolicy
-from .bridge.hooks import Hooks
 from .bridge.manager import Router
 from .bridge.requester import Requester
 from .bridge.tu import ServerUser
@@ -338,9 +337,7 @@ def install_plugins(calls: CallManager, plugins: Plugins, *, routers: bool = Tru
     Calls in progress keep theirs: a call takes the manager's hooks when it is
     created and asks the router once, at its start.
     """
-    if routers:
-        calls._router = plugins.route
-    calls.hooks = Hooks(plugins.features)
+    calls.use_plugins(plugins.route if routers else calls.router, plugins.features)
 
 
 def _cannot_listen(error: CannotListenError) -> None:

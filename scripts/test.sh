@@ -22,8 +22,8 @@ fi
 
 export PATH="$VENV/bin:$PATH"
 
-log "ruff check b2bua plugins tests bench"
-ruff check b2bua plugins tests bench
+log "ruff check b2bua plugins tests bench examples"
+ruff check b2bua plugins tests bench examples
 
 log "mypy (strict, b2bua/)"
 mypy

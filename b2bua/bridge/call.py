@@ -33,6 +33,7 @@ from ..sip import (
     Request,
     Response,
     SIPParseError,
+    header_key,
     response_for,
 )
 from ..sip.digest import Challenge, authorization
@@ -46,7 +47,7 @@ from ..transaction import (
 )
 from .destinations import dialog_destination
 from .network import NULL_USER
-from .relay import add_via, local_contact, relay_response
+from .relay import HIDDEN, add_via, local_contact, relay_response
 
 if TYPE_CHECKING:
     from ..transaction.clock import DelayedCall
@@ -416,12 +417,16 @@ class Call:
         for name, value in self._m.policy.copied(a):
             h.add(name, value)
         changes = attempt.target.headers
+        ours = HIDDEN  # topology, identity and CSeq are the server's (routing.HeaderChanges)
         for name in changes.remove:
-            h.remove(name)
+            if header_key(name) not in ours:
+                h.remove(name)
         for name, value in changes.set:
-            h.set(name, value)
+            if header_key(name) not in ours:
+                h.set(name, value)
         for name, value in changes.add:
-            h.add(name, value)
+            if header_key(name) not in ours:
+                h.add(name, value)
         invite.body = a.body
         return invite
 

@@ -76,6 +76,19 @@ class CallManager:
         self.relays: dict[ServerTransaction, Any] = {}
         self.calls_total = 0
 
+    @property
+    def router(self) -> Router:
+        """The router new calls are given to."""
+        return self._router
+
+    def use_plugins(self, router: Router, features: Sequence[Any]) -> None:
+        """Route new calls with ``router`` and these call features (a reload).
+
+        Calls in progress keep the features they started with.
+        """
+        self._router = router
+        self.hooks = Hooks(features)
+
     # -- bookkeeping ---------------------------------------------------------------
     def route(self, request: Request, context: RequestContext) -> Deferred[Any]:
         """Ask the configured routers about a new call."""
