@@ -508,7 +508,8 @@ def _registrar(reader: _Reader, data: dict[str, Any]) -> RegistrarConfig:
     )
     database = reader.get(table, name, "database", str, d.database)
     if database:
-        database = os.path.abspath(database)
+        database = os.path.abspath(database)  # relative to the working directory
+    if database and enabled:
         problem = _unwritable(database)
         reader.check(problem is None, f"{name}.database", problem or "")
     return RegistrarConfig(enabled, tuple(domains), low, high, expires["default_expires"], database)
