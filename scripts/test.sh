@@ -25,7 +25,7 @@ export PATH="$VENV/bin:$PATH"
 log "ruff check b2bua plugins tests bench examples"
 ruff check b2bua plugins tests bench examples
 
-log "mypy (strict, b2bua/)"
+log "mypy (strict: b2bua/, plugins/, examples/)"
 mypy
 
 log "lint-imports"
