@@ -30,6 +30,10 @@ _RAW_SIZE = _STAMP.size + _SALT_SIZE + _MAC_SIZE
 _CLOCK_SKEW_MS = 5_000
 
 
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
 class NonceStatus(enum.Enum):
     """What :meth:`NonceFactory.check` thinks of a nonce."""
 
@@ -67,7 +71,7 @@ class NonceFactory:
     def new(self, now: float) -> str:
         """A fresh nonce issued at ``now`` (seconds)."""
         data = _STAMP.pack(max(0, int(now * 1000))) + self._random(_SALT_SIZE)
-        return base64.urlsafe_b64encode(data + self._mac(data)).decode("ascii").rstrip("=")
+        return _encode(data + self._mac(data))
 
     def issued(self, nonce: str) -> float | None:
         """When ``nonce`` was issued (seconds), or None if it is not one of ours."""
@@ -77,8 +81,8 @@ class NonceFactory:
             raw = base64.urlsafe_b64decode(nonce + "=")
         except (binascii.Error, ValueError):
             return None
-        if len(raw) != _RAW_SIZE:
-            return None
+        if len(raw) != _RAW_SIZE or _encode(raw) != nonce:
+            return None  # only the canonical spelling: one nonce, one nonce-count entry
         data, mac = raw[:-_MAC_SIZE], raw[-_MAC_SIZE:]
         if not hmac.compare_digest(mac, self._mac(data)):
             return None

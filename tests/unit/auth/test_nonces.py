@@ -26,7 +26,8 @@ def test_nonces_are_unique_and_url_safe() -> None:
 @pytest.mark.parametrize(
     "forge",
     [
-        lambda n: n[:-1] + ("A" if n[-1] != "A" else "B"),  # MAC changed
+        lambda n: n[:30] + ("A" if n[30] != "A" else "B") + n[31:],  # MAC changed
+        lambda n: n[:-1] + ("B" if n[-1] == "A" else "A"),  # last character (padding bits)
         lambda n: ("B" if n[0] != "B" else "C") + n[1:],  # time changed
         lambda n: n[:-2],  # truncated
         lambda n: n + "A",
