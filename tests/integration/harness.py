@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 TWISTD = str(Path(sys.executable).with_name("twistd"))
@@ -185,7 +187,8 @@ def sipp_command(
     """A bounded SIPp client command against 127.0.0.1:``port``."""
     sf = ["-sf", str(SCENARIOS / scenario)] if scenario.endswith(".xml") else ["-sn", scenario]
     return [
-        sipp, *sf, f"127.0.0.1:{port}", "-i", "127.0.0.1", "-t", transport,
+        sipp, "-cp", str(free_port("udp")), *sf, f"127.0.0.1:{port}", "-i", "127.0.0.1",
+        "-t", transport,
         "-m", str(calls), "-r", str(rate), "-timeout", f"{timeout}s", "-timeout_error",
         "-nostdin", "-trace_err", "-max_recv_loops", "1000", *args,
     ]  # fmt: skip

@@ -35,7 +35,7 @@ def config(port: int, callee_port: int, plugins: str) -> str:
 def uas(sipp: str, port: int, cwd: Path) -> subprocess.Popen[str]:
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
-        [sipp, "-sn", "uas", "-i", CALLEE, "-p", str(port), "-nostdin", "-timeout", "60s",
+        [sipp, "-cp", str(free_port("udp")), "-sn", "uas", "-i", CALLEE, "-p", str(port), "-nostdin", "-timeout", "60s",
          "-trace_msg"],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -46,7 +46,7 @@ def uac(
 ) -> subprocess.CompletedProcess[str]:
     cwd.mkdir(exist_ok=True)
     cmd = [
-        sipp, f"{SERVER}:{server_port}", "-i", source, "-p", str(free_port("udp")),
+        sipp, "-cp", str(free_port("udp")), f"{SERVER}:{server_port}", "-i", source, "-p", str(free_port("udp")),
         "-m", str(calls), "-r", str(rate), "-nostdin", "-timeout", "30s", "-timeout_error",
         "-trace_err", "-trace_msg", *args,
     ]  # fmt: skip

@@ -35,7 +35,7 @@ def uas(
     cwd.mkdir(exist_ok=True)
     sf = ["-sn", scenario] if not scenario.endswith(".xml") else ["-sf", scenario]
     return subprocess.Popen(
-        [sipp, *sf, "-i", CALLEE, "-p", str(port), "-nostdin", "-timeout", "120s", *args],
+        [sipp, "-cp", str(free_port("udp")), *sf, "-i", CALLEE, "-p", str(port), "-nostdin", "-timeout", "120s", *args],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -45,7 +45,7 @@ def uac(
 ) -> subprocess.CompletedProcess[str]:
     cwd.mkdir(exist_ok=True)
     cmd = [
-        sipp, "-sn", "uac", f"{SERVER}:{server_port}", "-i", CALLER, "-p", str(free_port("udp")),
+        sipp, "-cp", str(free_port("udp")), "-sn", "uac", f"{SERVER}:{server_port}", "-i", CALLER, "-p", str(free_port("udp")),
         "-m", str(calls), "-r", str(rate), "-nostdin", "-timeout", f"{timeout}s",
         "-timeout_error", "-trace_err", *args,
     ]  # fmt: skip

@@ -59,7 +59,7 @@ class PBX:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [
-                self.sipp, "-sn", "uas", "-aa", "-i", CALLEE, "-p", str(self.port),
+                self.sipp, "-cp", str(free_port("udp")), "-sn", "uas", "-aa", "-i", CALLEE, "-p", str(self.port),
                 "-mp", str(self.media), "-nostdin", "-trace_msg", "-timeout", "120s",
             ],
             cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -96,7 +96,7 @@ def uac(sipp: str, server_port: int, cwd: Path, *, calls: int, rate: int) -> sub
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
         [
-            sipp, "-sn", "uac", f"{SERVER}:{server_port}", "-i", CALLER,
+            sipp, "-cp", str(free_port("udp")), "-sn", "uac", f"{SERVER}:{server_port}", "-i", CALLER,
             "-p", str(free_port("udp")), "-mp", str(free_port("udp")),
             "-m", str(calls), "-r", str(rate), "-d", "100", "-nostdin",
             "-timeout", "40s", "-timeout_error", "-trace_err",

@@ -150,7 +150,7 @@ def callee(sipp: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     port, cwd = free_port("udp"), tmp_path / "uas"
     cwd.mkdir()
     proc = subprocess.Popen(
-        [sipp, "-sn", "uas", "-i", CALLEE, "-p", str(port), "-nostdin", "-timeout", "120s",
+        [sipp, "-cp", str(free_port("udp")), "-sn", "uas", "-i", CALLEE, "-p", str(port), "-nostdin", "-timeout", "120s",
          "-trace_msg"],
         cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -177,7 +177,7 @@ def test_the_example_routes_real_calls(sipp: str, tmp_path: Path, callee: tuple[
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     with running_server(tmp_path, text, ready_udp=port) as server:
-        uac = [sipp, f"{SERVER}:{port}", "-i", CALLER, "-p", str(free_port("udp")), "-m", "1",
+        uac = [sipp, "-cp", str(free_port("udp")), f"{SERVER}:{port}", "-i", CALLER, "-p", str(free_port("udp")), "-m", "1",
                "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg"]  # fmt: skip
         matching = sipp_run([uac[0], "-sn", "uac", "-s", "4930123456", "-d", "100", *uac[1:]],
                             tmp_path / "uac")  # fmt: skip

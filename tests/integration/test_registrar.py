@@ -40,7 +40,7 @@ def sipp_register(
     cwd.mkdir(exist_ok=True)
     credentials = ["-au", auth.split(":")[0], "-ap", auth.split(":")[1]] if auth else []
     cmd = [
-        sipp, "-sf", str(SCENARIOS / "register_uac.xml"), f"{SERVER}:{port}",
+        sipp, "-cp", str(free_port("udp")), "-sf", str(SCENARIOS / "register_uac.xml"), f"{SERVER}:{port}",
         "-i", PHONE, "-p", str(free_port("udp")), "-m", "1", "-nostdin",
         "-timeout", "20s", "-timeout_error", "-trace_err", "-trace_logs",
         "-set", "user", user, "-set", "contact_port", str(contact_port),
@@ -56,7 +56,7 @@ def sipp_register(
 def start_uas(sipp: str, port: int, cwd: Path) -> subprocess.Popen[str]:
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
-        [sipp, "-sn", "uas", "-i", PHONE, "-p", str(port), "-nostdin", "-timeout", "60s"],
+        [sipp, "-cp", str(free_port("udp")), "-sn", "uas", "-i", PHONE, "-p", str(port), "-nostdin", "-timeout", "60s"],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -75,7 +75,7 @@ def sipp_call(sipp: str, port: int, cwd: Path, user: str) -> subprocess.Complete
     """One SIPp uac call to sip:USER@server, 100 ms long."""
     cwd.mkdir(exist_ok=True)
     cmd = [
-        sipp, "-sn", "uac", f"{SERVER}:{port}", "-s", user, "-i", CALLER,
+        sipp, "-cp", str(free_port("udp")), "-sn", "uac", f"{SERVER}:{port}", "-s", user, "-i", CALLER,
         "-p", str(free_port("udp")), "-m", "1", "-d", "100", "-nostdin",
         "-timeout", "30s", "-timeout_error", "-trace_err",
     ]  # fmt: skip
@@ -198,7 +198,7 @@ def test_registration_is_refused_below_min_expires(
         cwd = tmp_path / "reg"
         cwd.mkdir()
         cmd = [
-            sipp, "-sf", str(SCENARIOS / "register_uac.xml"), f"{SERVER}:{port}",
+            sipp, "-cp", str(free_port("udp")), "-sf", str(SCENARIOS / "register_uac.xml"), f"{SERVER}:{port}",
             "-i", PHONE, "-p", str(free_port("udp")), "-m", "1", "-nostdin",
             "-timeout", "10s", "-timeout_error", "-trace_msg",
             "-set", "user", "alice", "-set", "contact_port", str(phone_port),

@@ -32,7 +32,7 @@ def routed_to(port: int, callee: str, callee_port: int, extra: str = "") -> str:
 def uas(sipp: str, host: str, port: int, cwd: Path) -> subprocess.Popen[str]:
     cwd.mkdir()
     return subprocess.Popen(
-        [sipp, "-sn", "uas", "-i", host, "-p", str(port), "-nostdin", "-timeout", "120s",
+        [sipp, "-cp", str(free_port("udp")), "-sn", "uas", "-i", host, "-p", str(port), "-nostdin", "-timeout", "120s",
          "-trace_msg"],
         cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -41,7 +41,7 @@ def uas(sipp: str, host: str, port: int, cwd: Path) -> subprocess.Popen[str]:
 def uac(sipp: str, port: int, cwd: Path, pause_ms: int) -> subprocess.Popen[str]:
     cwd.mkdir()
     return subprocess.Popen(
-        [sipp, "-sn", "uac", f"{SERVER}:{port}", "-i", CALLER, "-p", str(free_port("udp")),
+        [sipp, "-cp", str(free_port("udp")), "-sn", "uac", f"{SERVER}:{port}", "-i", CALLER, "-p", str(free_port("udp")),
          "-m", "1", "-d", str(pause_ms), "-nostdin", "-timeout", "60s", "-timeout_error",
          "-trace_err"],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -85,7 +85,11 @@ def test_sipp_options_udp_tcp(sipp: str, server: Server, tmp_path: Path, transpo
 def sipp_has_tls(sipp: str) -> bool:
     """Whether this SIPp binary was built with OpenSSL (its banner says "TLS")."""
     banner = subprocess.run(
-        [sipp, "-v"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+        [sipp, "-cp", str(free_port("udp")), "-v"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
     )
     return re.search(r"SIPp v\S*TLS", banner.stdout + banner.stderr) is not None
 
