@@ -16,6 +16,8 @@ missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 # The malformed-input tests run the server in a network namespace (ip netns).
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# A real softphone registers and answers calls (test_softphone.py): baresip, headless.
+command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
