@@ -154,7 +154,7 @@ class AuthConfig:
     algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     nonce_lifetime: float = 300.0
     nonce_secret: str | None = field(default=None, repr=False)
-    max_failures: int = 10
+    max_failures: int = 20
     failure_window: float = 300.0
     ban_time: float = 300.0
     ban_answer: str = "403"

@@ -399,8 +399,8 @@ class Call:
         add_via(invite, local)
         max_forwards = a.max_forwards
         h.add("Max-Forwards", str(69 if max_forwards is None else max_forwards - 1))
-        # Identities keep their user part and display name; hosts are ours and the
-        # target's, so no address of the caller's network reaches the callee.
+        # Identities keep their user part and display name; From's host is ours, so
+        # no address of the caller's network reaches the callee.
         caller = a.from_
         from_uri = URI(
             caller.uri.scheme if caller.uri.is_sip else "sip",
@@ -408,7 +408,16 @@ class Call:
             host=local.host_for_uri,
         )
         h.add("From", str(NameAddr(from_uri, caller.display_name, {"tag": self.b_tag})))
-        h.add("To", str(NameAddr(uri.replace(params={}, headers={}), a.to.display_name)))
+        # To: whom the caller called (its To, without tag): the address of record
+        # for a registered user, the dialled number for a PBX; never a contact.
+        callee = a.to.uri
+        to_uri = URI(
+            callee.scheme if callee.is_sip else "sip",
+            user=callee.user,
+            host=callee.host if callee.is_sip else local.host_for_uri,
+            port=callee.port,
+        )
+        h.add("To", str(NameAddr(to_uri, a.to.display_name)))
         h.add("Call-ID", self.b_call_id)
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
         h.add("CSeq", f"{2 * attempt.index + 1} INVITE")  # room for an auth retry

@@ -35,6 +35,8 @@ HIDDEN = frozenset(
         "proxy-require",
         "rack",
         "timestamp",
+        # our responses carry our own Server header (RFC 3261 7.3.1: one only)
+        "server",
     }
 )
 

@@ -27,7 +27,7 @@ def test_users_turn_it_on_with_the_documented_defaults() -> None:
     assert auth.users == (("alice", "a"), ("bob", "b"))
     assert "'a'" not in repr(config)  # passwords stay out of logs
     assert (auth.methods, auth.algorithms) == (("REGISTER", "INVITE"), ("SHA-256", "MD5"))
-    assert (auth.nonce_lifetime, auth.max_failures, auth.ban_time) == (300.0, 10, 300.0)
+    assert (auth.nonce_lifetime, auth.max_failures, auth.ban_time) == (300.0, 20, 300.0)
     assert auth.ban_answer == "403"
     built = from_config(auth, task.Clock())
     assert isinstance(built, DigestAuth) and built.realm == "b2bua"
