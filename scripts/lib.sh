@@ -33,7 +33,7 @@ apt_install() {
         apt_updated=1
     fi
     log "apt-get install $*"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # Create $VENV if it is missing (or broken) with $PYTHON -m venv.
