@@ -86,7 +86,7 @@ def test_e164_normalisation_on_the_wire(load: LoadPlugins, dialled: str, sent: s
     invite = bridged_invite(feature(load, E164), f"sip:{dialled}@127.0.0.1:5060")
     assert invite.request_uri.user == sent
     assert str(invite.request_uri) == f"sip:{sent}@127.0.0.2:5070"
-    assert invite.to.uri.user == sent
+    assert invite.to.uri.user == "bob"  # To is whom the caller called; to_user rewrites it
 
 
 def test_from_and_to_rewrites_keep_display_names_tags_and_hosts(load: LoadPlugins) -> None:
