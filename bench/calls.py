@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -271,7 +272,7 @@ def load(
         if profile is not None:
             spy = procs.start(
                 [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
-                 str(srv.pid), "--rate", "250", "--format", "raw", "--nonblocking",
+                 str(srv.pid), "--rate", "1000", "--format", "raw", "--nonblocking",
                  "--duration", str(int(seconds)), "--output", str(profile)],
                 workdir, "py-spy.out",
             )  # fmt: skip
@@ -679,10 +680,15 @@ def _nan_safe(value: object) -> object:
 
 
 def top_functions(raw: Path, n: int) -> list[tuple[str, list[str]]]:
-    """Own and inclusive samples per function from py-spy's raw (collapsed) output."""
+    """Own and inclusive samples per function from py-spy's raw (collapsed) output.
+
+    Samples whose innermost frame is the reactor's ``doPoll`` are the reactor
+    waiting in epoll (py-spy's --nonblocking mode cannot tell them idle): they are
+    counted apart, and the shares are of the remaining, busy samples.
+    """
     own: dict[str, int] = {}
     inclusive: dict[str, int] = {}
-    total = 0
+    total = waiting = 0
     try:
         lines = raw.read_text().splitlines()
     except OSError:
@@ -691,8 +697,11 @@ def top_functions(raw: Path, n: int) -> list[tuple[str, list[str]]]:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [f for f in stack.split(";") if "(" in f]
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if "(" in f]
         if not frames:
+            continue
+        if frames[-1].startswith(("EPollReactor.doPoll", "PollReactor.doPoll")):
+            waiting += int(count)
             continue
         own[frames[-1]] = own.get(frames[-1], 0) + int(count)
         for frame in set(frames):
@@ -703,7 +712,8 @@ def top_functions(raw: Path, n: int) -> list[tuple[str, list[str]]]:
         ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
         return [f"{c / max(1, total) * 100:5.1f}%  {f}" for f, c in ranked]
 
-    return [("own samples:", top(own)), ("inclusive samples:", top(inclusive))]
+    head = f"{total} busy samples ({waiting} more waiting in epoll); own samples by function:"
+    return [(head, top(own)), ("inclusive samples by function:", top(inclusive))]
 
 
 if __name__ == "__main__":
