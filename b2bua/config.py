@@ -88,6 +88,7 @@ class TransportConfig:
     tcp_idle_timeout: float = 600.0
     connect_timeout: float = 10.0
     udp_mtu: int = 1500
+    udp_receive_buffer: int = 4194304
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +399,11 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     reader.check(transport.tcp_idle_timeout > 0, "transport.tcp_idle_timeout", "must be positive")
     reader.check(transport.connect_timeout > 0, "transport.connect_timeout", "must be positive")
     reader.check(transport.udp_mtu >= 576, "transport.udp_mtu", "must be at least 576")
+    reader.check(
+        transport.udp_receive_buffer >= 0,
+        "transport.udp_receive_buffer",
+        "must not be negative (0 keeps the system default)",
+    )
     tls_raw = reader.table(
         data.get("tls_client", {}), "tls_client", set(TLSClientConfig.__dataclass_fields__)
     )

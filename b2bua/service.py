@@ -171,6 +171,7 @@ class B2BUAService(service.MultiService):
             path_mtu=config.transport.udp_mtu,
             client_tls=client_tls,
             sip_trace=config.logging.sip_trace,
+            udp_receive_buffer=config.transport.udp_receive_buffer,
         )
         self.transport.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.core = UACore(

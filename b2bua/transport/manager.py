@@ -15,6 +15,7 @@ keep-alives count as traffic).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 from collections.abc import Sequence
@@ -217,8 +218,10 @@ class TransportManager(service.Service):
         udp_to_tcp: bool = True,
         client_tls: TLSConfig | None = None,
         sip_trace: bool = False,
+        udp_receive_buffer: int = 0,
     ) -> None:
         self._reactor = cast(_Reactor, reactor)
+        self.udp_receive_buffer = udp_receive_buffer
         self._receiver = receiver
         self.limits = DEFAULT_LIMITS if limits is None else limits
         self.idle_timeout = idle_timeout
@@ -264,6 +267,8 @@ class TransportManager(service.Service):
                     listener.port = self._listen_ipv6_only(listener, handler)
                 else:
                     listener.port = self._listen(listener, handler)
+                if config.transport == "UDP" and self.udp_receive_buffer:
+                    self._grow_receive_buffer(listener)
                 started.append(listener)
                 self._set_addresses(listener)
         except BaseException:
@@ -272,6 +277,33 @@ class TransportManager(service.Service):
                 listener.port = None
             raise
         service.Service.startService(self)  # type: ignore[no-untyped-call]
+
+    def _grow_receive_buffer(self, listener: _Listener) -> None:
+        """Ask for a UDP receive buffer of ``udp_receive_buffer`` bytes (bursts, pauses).
+
+        SO_RCVBUFFORCE (root) may exceed the system's ``net.core.rmem_max``;
+        otherwise SO_RCVBUF is capped by it.  The size granted is logged.
+        """
+        sock = getattr(listener.port, "socket", None)
+        if sock is None:
+            return
+        size = self.udp_receive_buffer
+        force = getattr(socket, "SO_RCVBUFFORCE", None)
+        try:
+            if force is None:
+                raise PermissionError
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        log.info(
+            "UDP {host}:{port} receive buffer {granted} bytes (asked {size})",
+            host=listener.config.host,
+            port=listener.config.port,
+            granted=granted,
+            size=size,
+        )
 
     def _listen(self, listener: _Listener, handler: Any) -> Any:
         config, reactor = listener.config, self._reactor

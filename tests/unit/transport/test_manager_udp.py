@@ -296,3 +296,34 @@ def test_sip_trace_logs_both_directions_only_when_enabled() -> None:
     assert [e["direction"] for e in traced] == ["received from", "sent to"]
     assert "OPTIONS sip:bob@192.0.2.10" in str(traced[0]["text"])
     assert str(traced[1]["text"]).startswith("SIP/2.0 200 OK")
+
+
+def test_udp_receive_buffer_is_grown_on_real_sockets() -> None:
+    """The configured receive buffer is asked for on the listening socket."""
+    import socket
+
+    from twisted.internet import reactor
+
+    from b2bua.transport import ListenerConfig, TransportManager
+
+    class Sink:
+        def message_received(self, *args: object) -> None: ...
+        def parse_error(self, *args: object) -> None: ...
+        def transport_error(self, *args: object) -> None: ...
+
+    manager = TransportManager(
+        reactor, Sink(), [ListenerConfig("UDP", "127.0.0.1", 0)], udp_receive_buffer=1 << 20
+    )
+    manager.startService()
+    try:
+        [listener] = manager._listeners
+        granted = listener.port.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        default = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            base = default.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        finally:
+            default.close()
+        assert granted > base
+    finally:
+        for listener in manager._listeners:
+            listener.port.stopListening()
