@@ -33,7 +33,6 @@ plugins/README.md is the reference.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,16 @@ from twisted.logger import Logger
 
 from b2bua.features import CallFeature
 from b2bua.interfaces import CallInfo, Reject, RequestContext
+from b2bua.plugin_options import (
+    IPNetwork,
+    check_known_keys,
+    in_network,
+    ip_address,
+    network,
+    normalize_host,
+    option,
+    table_array,
+)
 from b2bua.sip import Address, Request
 
 if TYPE_CHECKING:
@@ -50,8 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Access", "ListenerRule", "make_plugin", "parse_access"]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PLUGIN_KEYS = ("trusted", "listener", "allow_authenticated", "status", "reason", "log")
 LISTENER_KEYS = ("transport", "host", "port", "trusted", "allow_authenticated")
@@ -126,8 +133,8 @@ class Access(CallFeature):
             return True
         if not rule.trusted:
             return False
-        address = _address(context.source.host)
-        return address is not None and any(_in_network(address, n) for n in rule.trusted)
+        address = ip_address(context.source.host)
+        return address is not None and any(in_network(address, n) for n in rule.trusted)
 
     def call_started(self, call: CallInfo, request: Request) -> Reject | None:
         """Refuse the call (before routing) unless its source may call."""
@@ -155,60 +162,56 @@ def make_plugin(options: Mapping[str, Any], context: PluginContext) -> Access:
 
 def parse_access(options: Mapping[str, Any], context: PluginContext) -> Access:
     """Validate the plugin's options; ConfigError (via context) on any mistake."""
-    _known(options, "", PLUGIN_KEYS, context)
+    check_known_keys(options, "", PLUGIN_KEYS, context)
     if "trusted" not in options and "listener" not in options:
         raise context.error(
             "",
             "needs 'trusted' (the networks that may call, e.g. [\"192.168.0.0/16\"]) or"
             " [[plugin.listener]] tables",
         )
-    allow_auth = _get(options, "", "allow_authenticated", bool, context)
+    allow_auth = option(options, "", "allow_authenticated", bool, context)
     allow_auth = True if allow_auth is None else allow_auth
     default = None
     if "trusted" in options:
         default = ListenerRule(_networks(options["trusted"], "trusted", context), allow_auth)
     listeners: list[ListenerRule] = []
-    if "listener" in options:
-        entries = options["listener"]
-        if not isinstance(entries, list) or not entries:
-            raise context.error(
-                "listener", "must be a non-empty array of tables ([[plugin.listener]])"
-            )
+    entries = table_array(options, "", "listener", context)
+    if entries is not None:
         for i, entry in enumerate(entries):
             listeners.append(_listener(entry, f"listener[{i}]", allow_auth, context))
-    status = _get(options, "", "status", int, context)
+    status = option(options, "", "status", int, context)
     if status is None:
         status = 403
     elif not 400 <= status <= 699:
         raise context.error("status", "must be a final error status (400 to 699)")
-    reason = _get(options, "", "reason", str, context)
+    reason = option(options, "", "reason", str, context)
     if reason is not None and (not reason or not reason.isprintable()):
         raise context.error("reason", "must be a non-empty line of text")
-    log = _get(options, "", "log", bool, context) or False
+    log = option(options, "", "log", bool, context) or False
     return Access(default, listeners, Reject(status, reason), log)
 
 
 def _listener(entry: object, key: str, allow_auth: bool, context: PluginContext) -> ListenerRule:
     if not isinstance(entry, dict):
         raise context.error(key, "must be a table ([[plugin.listener]])")
-    _known(entry, key, LISTENER_KEYS, context)
+    check_known_keys(entry, key, LISTENER_KEYS, context)
     if "trusted" not in entry:
         raise context.error(key, "needs 'trusted' (a list of networks; [] trusts nobody)")
     trusted = _networks(entry["trusted"], f"{key}.trusted", context)
-    transport = _get(entry, key, "transport", str, context)
+    transport = option(entry, key, "transport", str, context)
     if transport is not None:
         if transport.lower() not in TRANSPORTS:
             raise context.error(f"{key}.transport", f"must be one of {', '.join(TRANSPORTS)}")
         transport = transport.upper()
-    host = _get(entry, key, "host", str, context)
+    host = option(entry, key, "host", str, context)
     if host is not None:
-        if _address(host.strip("[]")) is None and _HOSTNAME.fullmatch(host) is None:
+        if ip_address(host.strip("[]")) is None and _HOSTNAME.fullmatch(host) is None:
             raise context.error(f"{key}.host", f"{host!r} is not an IP address or host name")
         host = normalize_host(host)
-    port = _get(entry, key, "port", int, context)
+    port = option(entry, key, "port", int, context)
     if port is not None and not 1 <= port <= 65535:
         raise context.error(f"{key}.port", "must be between 1 and 65535")
-    own_auth = _get(entry, key, "allow_authenticated", bool, context)
+    own_auth = option(entry, key, "allow_authenticated", bool, context)
     return ListenerRule(
         trusted, allow_auth if own_auth is None else own_auth, transport, host, port
     )
@@ -223,58 +226,5 @@ def _networks(value: object, key: str, context: PluginContext) -> tuple[IPNetwor
     for i, text in enumerate(value):
         if not isinstance(text, str):
             raise context.error(f"{key}[{i}]", f"must be a string, not {text!r}")
-        try:
-            out.append(ipaddress.ip_network(text))
-        except ValueError as e:
-            raise context.error(
-                f"{key}[{i}]", f"{text!r} is not an IPv4 or IPv6 address or network (CIDR): {e}"
-            ) from None
+        out.append(network(text, f"{key}[{i}]", context))
     return tuple(out)
-
-
-def _known(
-    table: Mapping[str, Any], key: str, allowed: Sequence[str], context: PluginContext
-) -> None:
-    for name in table:
-        if name not in allowed:
-            full = f"{key}.{name}" if key else name
-            raise context.error(full, f"unknown key (known keys: {', '.join(sorted(allowed))})")
-
-
-_KIND_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "true or false"}
-
-
-def _get(table: Mapping[str, Any], key: str, name: str, kind: type, context: PluginContext) -> Any:
-    """``table[name]`` checked to be a ``kind``, or None when absent."""
-    if name not in table:
-        return None
-    value = table[name]
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        full = f"{key}.{name}" if key else name
-        raise context.error(full, f"must be {_KIND_NAMES[kind]}, not {value!r}")
-    return value
-
-
-def normalize_host(host: str) -> str:
-    """Lower case, no IPv6 brackets, no trailing dot; IP addresses in canonical form."""
-    host = host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    host = host.rstrip(".")
-    address = _address(host)
-    return address.compressed if address is not None else host
-
-
-def _address(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _in_network(address: IPAddress, network: IPNetwork) -> bool:
-    if address in network:
-        return True
-    # An IPv4 peer seen through a dual-stack socket (::ffff:192.0.2.1).
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    return mapped is not None and mapped in network

@@ -54,6 +54,13 @@ from twisted.logger import Logger
 
 from b2bua.features import CallFeature
 from b2bua.interfaces import CallInfo, Reject, Routes, Target
+from b2bua.plugin_options import (
+    check_known_keys,
+    normalize_host,
+    option,
+    subkey,
+    table_array,
+)
 from b2bua.sip import URI, Request, SIPParseError, parse_uri
 
 if TYPE_CHECKING:
@@ -219,7 +226,7 @@ class Admission(CallFeature):
 
     def source_calls(self, source: str) -> int:
         """Calls from ``source`` (an IP address) counted now."""
-        slot = self._sources.slots.get(_host_key(source))
+        slot = self._sources.slots.get(normalize_host(source))
         return slot.calls if slot is not None else 0
 
     def destination_calls(self, name: str) -> int:
@@ -240,7 +247,7 @@ class Admission(CallFeature):
                 return self._refuse(self.everything, call)
             wanted.append((None, "", self._global))
         if self.per_source is not None:
-            key = _host_key(call.context.source.host)
+            key = normalize_host(call.context.source.host)
             slot = self._sources.slot(key, self.per_source, now)
             if not slot.admits(self.per_source, now):
                 return self._refuse(self.per_source, call)
@@ -321,7 +328,7 @@ def make_plugin(options: Mapping[str, Any], context: PluginContext) -> Admission
 
 def parse_admission(options: Mapping[str, Any], context: PluginContext) -> Admission:
     """Validate the plugin's options; ConfigError (via context) on any mistake."""
-    _known(options, "", PLUGIN_KEYS, context)
+    check_known_keys(options, "", PLUGIN_KEYS, context)
     default = _refusal(options, "", _Refusal(), context)
     scopes: dict[str, Limit | None] = {}
     for scope in SCOPES:
@@ -331,13 +338,11 @@ def parse_admission(options: Mapping[str, Any], context: PluginContext) -> Admis
             continue
         if not isinstance(table, dict):
             raise context.error(scope, f"must be a table ([plugin.{scope}])")
-        _known(table, scope, LIMIT_KEYS, context)
+        check_known_keys(table, scope, LIMIT_KEYS, context)
         scopes[scope] = _limit(table, scope, scope, default, context)
     groups: list[Group] = []
-    if "group" in options:
-        entries = options["group"]
-        if not isinstance(entries, list) or not entries:
-            raise context.error("group", "must be a non-empty array of tables ([[plugin.group]])")
+    entries = table_array(options, "", "group", context)
+    if entries is not None:
         names: set[str] = set()
         for i, entry in enumerate(entries):
             group = _group(entry, f"group[{i}]", default, context)
@@ -363,8 +368,8 @@ def parse_admission(options: Mapping[str, Any], context: PluginContext) -> Admis
 def _group(entry: object, key: str, default: _Refusal, context: PluginContext) -> Group:
     if not isinstance(entry, dict):
         raise context.error(key, "must be a table ([[plugin.group]])")
-    _known(entry, key, GROUP_KEYS, context)
-    name = _get(entry, key, "name", str, context)
+    check_known_keys(entry, key, GROUP_KEYS, context)
+    name = option(entry, key, "name", str, context)
     if not name:
         raise context.error(f"{key}.name" if name == "" else key, "needs a non-empty 'name'")
     targets = entry.get("targets")
@@ -380,15 +385,15 @@ def _group(entry: object, key: str, default: _Refusal, context: PluginContext) -
 def _limit(
     table: Mapping[str, Any], key: str, name: str, default: _Refusal, context: PluginContext
 ) -> Limit:
-    max_calls = _get(table, key, "max_calls", int, context)
+    max_calls = option(table, key, "max_calls", int, context)
     if max_calls is not None and max_calls < 0:
         raise context.error(f"{key}.max_calls", "must not be negative (0 refuses every call)")
-    max_cps = _get(table, key, "max_cps", float, context)
+    max_cps = option(table, key, "max_cps", float, context)
     if max_cps is not None and not (max_cps > 0 and math.isfinite(max_cps)):
         raise context.error(f"{key}.max_cps", "must be a positive number of calls a second")
     if max_calls is None and max_cps is None:
         raise context.error(key, "needs 'max_calls' or 'max_cps' (or both)")
-    burst = _get(table, key, "burst", float, context)
+    burst = option(table, key, "burst", float, context)
     if burst is not None:
         if max_cps is None:
             raise context.error(f"{key}.burst", "only a limit with 'max_cps' takes it")
@@ -418,18 +423,17 @@ def _refusal(
 ) -> _Refusal:
     """The refusal of a table: its own keys, the others inherited one by one."""
 
-    def full(name: str) -> str:
-        return f"{key}.{name}" if key else name
-
-    status = _get(table, key, "status", int, context)
+    status = option(table, key, "status", int, context)
     if status is not None and not 400 <= status <= 699:
-        raise context.error(full("status"), "must be a final error status (400 to 699)")
-    reason = _get(table, key, "reason", str, context)
+        raise context.error(subkey(key, "status"), "must be a final error status (400 to 699)")
+    reason = option(table, key, "reason", str, context)
     if reason is not None and (not reason or not reason.isprintable()):
-        raise context.error(full("reason"), "must be a non-empty line of text")
-    after = _get(table, key, "retry_after", int, context)
+        raise context.error(subkey(key, "reason"), "must be a non-empty line of text")
+    after = option(table, key, "retry_after", int, context)
     if after is not None and not 0 <= after <= 2**31 - 1:
-        raise context.error(full("retry_after"), "must be a whole number of seconds, 0 or more")
+        raise context.error(
+            subkey(key, "retry_after"), "must be a whole number of seconds, 0 or more"
+        )
     return _Refusal(
         inherited.status if status is None else status,
         inherited.reason if reason is None else reason,
@@ -452,7 +456,7 @@ def _host_port(value: object, key: str, context: PluginContext) -> tuple[str, in
         raise context.error(key, f"{value!r} is not a host, host:port or SIP URI")
     if value.startswith(("sip:", "sips:")):
         return _destination(Target(uri))
-    return _host_key(uri.host), uri.port
+    return normalize_host(uri.host), uri.port
 
 
 def _bracketed(value: str) -> str:
@@ -472,46 +476,4 @@ def _destination(target: Target) -> tuple[str, int]:
     if port is None:
         tls = uri.scheme == "sips" or (target.transport or uri.transport or "").lower() == "tls"
         port = 5061 if tls else 5060
-    return _host_key(uri.host), port
-
-
-def _host_key(host: str) -> str:
-    """Lower case, no IPv6 brackets, no trailing dot; IP addresses in canonical form."""
-    host = host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    host = host.rstrip(".")
-    try:
-        return ipaddress.ip_address(host).compressed
-    except ValueError:
-        return host
-
-
-def _known(
-    table: Mapping[str, Any], key: str, allowed: Sequence[str], context: PluginContext
-) -> None:
-    for name in table:
-        if name not in allowed:
-            full = f"{key}.{name}" if key else name
-            raise context.error(full, f"unknown key (known keys: {', '.join(sorted(allowed))})")
-
-
-_KIND_NAMES: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-}
-
-
-def _get(table: Mapping[str, Any], key: str, name: str, kind: type, context: PluginContext) -> Any:
-    """``table[name]`` checked to be a ``kind`` (ints accepted as floats), or None."""
-    if name not in table:
-        return None
-    value = table[name]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        full = f"{key}.{name}" if key else name
-        raise context.error(full, f"must be {_KIND_NAMES[kind]}, not {value!r}")
-    return value
+    return normalize_host(uri.host), port

@@ -44,7 +44,6 @@ plugins/README.md is the reference.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +65,19 @@ from b2bua.interfaces import (
     Routes,
     Target,
 )
+from b2bua.plugin_options import (
+    IPAddress,
+    IPNetwork,
+    check_known_keys,
+    in_network,
+    ip_address,
+    match_keys,
+    normalize_host,
+    option,
+    seconds,
+    subkey,
+    table_array,
+)
 from b2bua.sip import URI, Request, Response, SIPParseError, parse_uri
 
 if TYPE_CHECKING:
@@ -85,8 +97,6 @@ __all__ = [
     "parse_dispatcher",
 ]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ALGORITHMS = ("round-robin", "weighted", "hash-call-id", "hash-caller", "priority")
 #: Algorithms that use a destination's ``weight`` (the others reject the key).
@@ -365,7 +375,7 @@ class Rule:
             return False
         if self.domain is not None and host != self.domain:
             return False
-        if self.source is not None and not _in_network(address, self.source):
+        if self.source is not None and not in_network(address, self.source):
             return False
         return self.source_port is None or port == self.source_port
 
@@ -419,8 +429,8 @@ class Dispatcher(CallFeature):
         """The group of the first rule that matches, else the default group, else None."""
         if self.rules:
             ruri = request.request_uri
-            host = _normalize_host(ruri.host) if self._need_host and ruri.host else None
-            address = _address(context.source.host) if self._need_address else None
+            host = normalize_host(ruri.host) if self._need_host and ruri.host else None
+            address = ip_address(context.source.host) if self._need_address else None
             for rule in self.rules:
                 if rule.matches(ruri.user, host, address, context.source.port):
                     return self.groups[rule.group]
@@ -642,13 +652,9 @@ def make_plugin(options: Mapping[str, Any], context: PluginContext) -> Dispatche
 
 def parse_dispatcher(options: Mapping[str, Any], context: PluginContext) -> Dispatcher:
     """Validate the plugin's options into a Dispatcher; ConfigError (via context) on mistakes."""
-    _known(options, "", PLUGIN_KEYS, context)
+    check_known_keys(options, "", PLUGIN_KEYS, context)
     defaults = _settings(options, "", context)
-    entries = options.get("group")
-    if entries is None:
-        raise context.error("", "needs at least one group ([[plugin.group]] table)")
-    if not isinstance(entries, list) or not entries:
-        raise context.error("group", "must be a non-empty array of tables ([[plugin.group]])")
+    entries = table_array(options, "", "group", context, required=True)
     groups: list[Group] = []
     for i, entry in enumerate(entries):
         group = _group(entry, f"group[{i}]", defaults, context)
@@ -668,15 +674,13 @@ def parse_dispatcher(options: Mapping[str, Any], context: PluginContext) -> Disp
     if default is not None:
         default = known_group(default, "default_group")
     rules: list[Rule] = []
-    if "rule" in options:
-        entries = options["rule"]
-        if not isinstance(entries, list) or not entries:
-            raise context.error("rule", "must be a non-empty array of tables ([[plugin.rule]])")
-        for i, entry in enumerate(entries):
+    rule_entries = table_array(options, "", "rule", context)
+    if rule_entries is not None:
+        for i, entry in enumerate(rule_entries):
             key = f"rule[{i}]"
             if not isinstance(entry, dict):
                 raise context.error(key, "must be a table ([[plugin.rule]])")
-            _known(entry, key, RULE_KEYS, context)
+            check_known_keys(entry, key, RULE_KEYS, context)
             if "group" not in entry:
                 raise context.error(key, "needs 'group': the group its calls go to")
             group_name = known_group(entry["group"], f"{key}.group")
@@ -692,13 +696,13 @@ def parse_dispatcher(options: Mapping[str, Any], context: PluginContext) -> Disp
 def _group(entry: object, key: str, defaults: dict[str, Any], context: PluginContext) -> Group:
     if not isinstance(entry, dict):
         raise context.error(key, "must be a table ([[plugin.group]])")
-    _known(entry, key, GROUP_KEYS, context)
-    name = _get(entry, key, "name", str, context)
+    check_known_keys(entry, key, GROUP_KEYS, context)
+    name = option(entry, key, "name", str, context)
     if name is None:
         raise context.error(key, "needs 'name'")
     if not name or not name.isprintable():
         raise context.error(f"{key}.name", "must be a non-empty line of text")
-    algorithm = _get(entry, key, "algorithm", str, context) or "round-robin"
+    algorithm = option(entry, key, "algorithm", str, context) or "round-robin"
     if algorithm not in ALGORITHMS:
         raise context.error(f"{key}.algorithm", f"must be one of {', '.join(ALGORITHMS)}")
     given = _settings(entry, key, context)
@@ -736,12 +740,12 @@ def _group(entry: object, key: str, defaults: dict[str, Any], context: PluginCon
 def _destination(item: object, key: str, group: Group, context: PluginContext) -> Destination:
     if not isinstance(item, dict):
         raise context.error(key, "must be a table ([[plugin.group.destination]])")
-    _known(item, key, DESTINATION_KEYS, context)
-    text = _get(item, key, "uri", str, context)
+    check_known_keys(item, key, DESTINATION_KEYS, context)
+    text = option(item, key, "uri", str, context)
     if text is None:
         raise context.error(key, "needs 'uri' (a SIP URI)")
     uri = _sip_uri(text, f"{key}.uri", context)
-    weight = _get(item, key, "weight", int, context)
+    weight = option(item, key, "weight", int, context)
     if weight is not None:
         if group.algorithm not in WEIGHTED:
             raise context.error(
@@ -751,7 +755,7 @@ def _destination(item: object, key: str, group: Group, context: PluginContext) -
             )
         if weight < 0:
             raise context.error(f"{key}.weight", "must not be negative (0: only for failover)")
-    priority = _get(item, key, "priority", int, context)
+    priority = option(item, key, "priority", int, context)
     if priority is not None and group.algorithm != "priority":
         raise context.error(
             f"{key}.priority",
@@ -763,54 +767,52 @@ def _destination(item: object, key: str, group: Group, context: PluginContext) -
 def _settings(table: Mapping[str, Any], key: str, context: PluginContext) -> dict[str, Any]:
     """The setting keys present in ``table``, validated (Settings field names)."""
     out: dict[str, Any] = {}
-    interval = _get(table, key, "probe_interval", float, context)
+    interval = option(table, key, "probe_interval", float, context)
     if interval is not None:
         if interval < 0:
-            raise context.error(_k(key, "probe_interval"), "must not be negative (0: no probing)")
+            raise context.error(
+                subkey(key, "probe_interval"), "must not be negative (0: no probing)"
+            )
         out["probe_interval"] = interval
     for name in ("probe_timeout", "timeout"):
-        value = _get(table, key, name, float, context)
+        value = seconds(table, key, name, context)
         if value is not None:
-            if value <= 0:
-                raise context.error(_k(key, name), "must be a positive number of seconds")
             out[name] = value
-    ring = _get(table, key, "ring_timeout", float, context)
+    ring = seconds(table, key, "ring_timeout", context, zero_disables=True)
     if ring is not None:
-        if ring < 0:
-            raise context.error(_k(key, "ring_timeout"), "must not be negative (0 disables it)")
         out["ring_timeout"] = ring
     for name in ("failure_threshold", "recovery_threshold", "max_targets"):
-        count = _get(table, key, name, int, context)
+        count = option(table, key, name, int, context)
         if count is not None:
             if count < 1:
-                raise context.error(_k(key, name), "must be at least 1")
+                raise context.error(subkey(key, name), "must be at least 1")
             out[name] = count
     for name, empty_ok in (("accept_codes", False), ("call_failure_codes", True)):
         if name in table:
-            out[name] = _codes(table[name], _k(key, name), empty_ok, context)
-    mode = _get(table, key, "when_all_down", str, context)
+            out[name] = _codes(table[name], subkey(key, name), empty_ok, context)
+    mode = option(table, key, "when_all_down", str, context)
     if mode is not None:
         if mode not in WHEN_ALL_DOWN:
             raise context.error(
-                _k(key, "when_all_down"), f"must be one of {', '.join(WHEN_ALL_DOWN)}"
+                subkey(key, "when_all_down"), f"must be one of {', '.join(WHEN_ALL_DOWN)}"
             )
         out["when_all_down"] = mode
-    status = _get(table, key, "reject_status", int, context)
+    status = option(table, key, "reject_status", int, context)
     if status is not None:
         if not 400 <= status <= 699:
             raise context.error(
-                _k(key, "reject_status"), "must be a final error status (400 to 699)"
+                subkey(key, "reject_status"), "must be a final error status (400 to 699)"
             )
         out["reject_status"] = status
-    retry = _get(table, key, "retry_after", int, context)
+    retry = option(table, key, "retry_after", int, context)
     if retry is not None:
         if retry < 0:
-            raise context.error(_k(key, "retry_after"), "must not be negative (0: no header)")
+            raise context.error(subkey(key, "retry_after"), "must not be negative (0: no header)")
         out["retry_after"] = retry
-    transport = _get(table, key, "transport", str, context)
+    transport = option(table, key, "transport", str, context)
     if transport is not None:
         if transport.lower() not in TRANSPORTS:
-            raise context.error(_k(key, "transport"), f"must be one of {', '.join(TRANSPORTS)}")
+            raise context.error(subkey(key, "transport"), f"must be one of {', '.join(TRANSPORTS)}")
         out["transport"] = transport.upper()
     return out
 
@@ -847,65 +849,7 @@ def _codes(value: object, key: str, empty_ok: bool, context: PluginContext) -> C
 
 
 def _rule(entry: Mapping[str, Any], key: str, group: str, context: PluginContext) -> Rule:
-    prefix = _get(entry, key, "user_prefix", str, context)
-    if prefix:
-        try:
-            uri = parse_uri(f"sip:{prefix}@invalid")
-        except SIPParseError:
-            uri = None
-        if uri is None or uri.user != prefix or uri.password is not None:
-            raise context.error(
-                f"{key}.user_prefix", f"{prefix!r} is not valid in the user part of a SIP URI"
-            )
-    domain = _get(entry, key, "domain", str, context)
-    if domain is not None:
-        domain = _domain(domain, f"{key}.domain", context)
-    source = _get(entry, key, "source", str, context)
-    network: IPNetwork | None = None
-    if source is not None:
-        try:
-            network = ipaddress.ip_network(source)
-        except ValueError as e:
-            raise context.error(
-                f"{key}.source", f"{source!r} is not an IPv4 or IPv6 address or network (CIDR): {e}"
-            ) from None
-    port = _get(entry, key, "source_port", int, context)
-    if port is not None and not 1 <= port <= 65535:
-        raise context.error(f"{key}.source_port", "must be between 1 and 65535")
-    return Rule(group, prefix, domain, network, port)
-
-
-def _k(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
-
-
-def _known(
-    table: Mapping[str, Any], key: str, allowed: Sequence[str], context: PluginContext
-) -> None:
-    for name in table:
-        if name not in allowed:
-            raise context.error(
-                _k(key, name), f"unknown key (known keys: {', '.join(sorted(allowed))})"
-            )
-
-
-_KIND_NAMES: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-}
-
-
-def _get(table: Mapping[str, Any], key: str, name: str, kind: type, context: PluginContext) -> Any:
-    """``table[name]`` checked to be a ``kind`` (ints accepted as floats), or None."""
-    if name not in table:
-        return None
-    value = table[name]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise context.error(_k(key, name), f"must be {_KIND_NAMES[kind]}, not {value!r}")
-    return value
+    return Rule(group, *match_keys(entry, key, context))
 
 
 def _sip_uri(text: str, key: str, context: PluginContext) -> URI:
@@ -916,41 +860,3 @@ def _sip_uri(text: str, key: str, context: PluginContext) -> URI:
     if not uri.is_sip:
         raise context.error(key, f"{text!r} is not a sip: or sips: URI")
     return uri
-
-
-def _domain(domain: str, key: str, context: PluginContext) -> str:
-    host = domain.strip("[]") if domain.startswith("[") else domain
-    if _address(host) is None:
-        try:
-            uri = parse_uri(f"sip:{domain}")
-        except SIPParseError:
-            uri = None
-        if uri is None or uri.port is not None or uri.params or uri.headers or uri.user:
-            raise context.error(key, f"{domain!r} is not a host name or IP address")
-    return _normalize_host(domain)
-
-
-def _normalize_host(host: str) -> str:
-    """Lower case, no IPv6 brackets, no trailing dot; IP addresses in canonical form."""
-    host = host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    host = host.rstrip(".")
-    address = _address(host)
-    return address.compressed if address is not None else host
-
-
-def _address(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _in_network(address: IPAddress | None, network: IPNetwork) -> bool:
-    if address is None:
-        return False
-    if address in network:
-        return True
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    return mapped is not None and mapped in network

@@ -47,6 +47,17 @@ from twisted.logger import Logger
 
 from b2bua.features import CallFeature
 from b2bua.interfaces import CallInfo, Reject, Target
+from b2bua.plugin_options import (
+    IPAddress,
+    IPNetwork,
+    check_known_keys,
+    in_network,
+    ip_address,
+    network,
+    normalize_host,
+    option,
+    table_array,
+)
 from b2bua.sip import (
     Request,
     Response,
@@ -62,8 +73,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Rewrite", "Rule", "Rules", "Translation", "make_plugin", "parse_rules"]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PLUGIN_KEYS = ("rule",)
 MATCH_KEYS = ("user_prefix", "user_regex", "domain", "source", "target")
@@ -151,7 +160,7 @@ class Rule:
             return False
         if not self.sources:
             return True
-        return address is not None and any(_in_network(address, n) for n in self.sources)
+        return address is not None and any(in_network(address, n) for n in self.sources)
 
     def matches_target(self, target: Target | None) -> bool:
         """True when the rule has no ``target`` key or ``target`` is one of them."""
@@ -159,7 +168,7 @@ class Rule:
             return True
         if target is None:
             return False
-        host, port = _host_key(target.uri.host), target.uri.port or _default_port(target)
+        host, port = normalize_host(target.uri.host), target.uri.port or _default_port(target)
         return any(h == host and (p is None or p == port) for h, p in self.targets)
 
     def edit(self, request: Request) -> None:
@@ -209,8 +218,8 @@ class Rules(CallFeature):
     def call_started(self, call: CallInfo, request: Request) -> Reject | None:
         """Note the rules whose call-level keys match the INVITE as it arrived."""
         ruri = request.request_uri
-        host = _host_key(ruri.host) if ruri.host else ""
-        address = _address(call.context.source.host) if self._need_address else None
+        host = normalize_host(ruri.host) if ruri.host else ""
+        address = ip_address(call.context.source.host) if self._need_address else None
         matched = tuple(r for r in self.rules if r.matches_call(ruri.user, host, address))
         if matched:
             call.data[self.key] = matched
@@ -292,22 +301,18 @@ def make_plugin(options: Mapping[str, Any], context: PluginContext) -> Rules:
 
 def parse_rules(options: Mapping[str, Any], context: PluginContext) -> tuple[Rule, ...]:
     """Validate the plugin's options into rules; ConfigError (via context) on any mistake."""
-    _known(options, "", PLUGIN_KEYS, context)
-    rules = options.get("rule")
-    if rules is None:
-        raise context.error("", "needs at least one rule ([[plugin.rule]] table)")
-    if not isinstance(rules, list) or not rules:
-        raise context.error("rule", "must be a non-empty array of tables ([[plugin.rule]])")
+    check_known_keys(options, "", PLUGIN_KEYS, context)
+    rules = table_array(options, "", "rule", context, required=True)
     return tuple(_rule(entry, f"rule[{i}]", context) for i, entry in enumerate(rules))
 
 
 def _rule(entry: object, key: str, context: PluginContext) -> Rule:
     if not isinstance(entry, dict):
         raise context.error(key, "must be a table ([[plugin.rule]])")
-    _known(entry, key, RULE_KEYS, context)
-    prefix = _get(entry, key, "user_prefix", str, context)
-    regex = _get(entry, key, "user_regex", str, context)
-    domain = _get(entry, key, "domain", str, context)
+    check_known_keys(entry, key, RULE_KEYS, context)
+    prefix = option(entry, key, "user_prefix", str, context)
+    regex = option(entry, key, "user_regex", str, context)
+    domain = option(entry, key, "domain", str, context)
     if domain is not None:
         domain = _domain(domain, f"{key}.domain", context)
     sources = _networks(entry.get("source"), f"{key}.source", context)
@@ -320,7 +325,7 @@ def _rule(entry: object, key: str, context: PluginContext) -> Rule:
     set_ = _header_values(entry.get("set_headers"), f"{key}.set_headers", context, many=False)
     add = _header_values(entry.get("add_headers"), f"{key}.add_headers", context, many=True)
     replies = _replies(entry.get("replies"), f"{key}.replies", context)
-    last = _get(entry, key, "last", bool, context) or False
+    last = option(entry, key, "last", bool, context) or False
     rule = Rule(
         user_prefix=prefix or None,
         user_regex=_compile(regex, f"{key}.user_regex", context) if regex is not None else None,
@@ -358,12 +363,12 @@ def _rewrite(value: object, key: str, context: PluginContext) -> Rewrite | None:
         return None
     if not isinstance(value, dict):
         raise context.error(key, "must be a table: { pattern = '^0', replace = '+44' }")
-    _known(value, key, REWRITE_KEYS, context)
-    pattern = _get(value, key, "pattern", str, context)
-    template = _get(value, key, "replace", str, context)
+    check_known_keys(value, key, REWRITE_KEYS, context)
+    pattern = option(value, key, "pattern", str, context)
+    template = option(value, key, "replace", str, context)
     if pattern is None or template is None:
         raise context.error(key, "needs both 'pattern' and 'replace'")
-    count = _get(value, key, "count", int, context)
+    count = option(value, key, "count", int, context)
     if count is not None and count < 0:
         raise context.error(f"{key}.count", "must be 0 (every match) or more")
     compiled = _compile(pattern, f"{key}.pattern", context)
@@ -450,14 +455,15 @@ def _replies(value: object, key: str, context: PluginContext) -> tuple[Translati
         item = f"{key}[{i}]"
         if not isinstance(entry, dict):
             raise context.error(item, "must be a table: { status = 486, to = 480 }")
-        _known(entry, item, REPLY_KEYS, context)
+        check_known_keys(entry, item, REPLY_KEYS, context)
         if "status" not in entry or "to" not in entry:
             raise context.error(item, "needs 'status' (what to translate) and 'to'")
         low, high = _status_range(entry["status"], f"{item}.status", context)
-        to = _get(entry, item, "to", int, context)
+        to = option(entry, item, "to", int, context)
+        assert to is not None  # checked present above
         if not 400 <= to <= 699:
             raise context.error(f"{item}.to", "must be a final error status (400 to 699)")
-        reason = _get(entry, item, "reason", str, context)
+        reason = option(entry, item, "reason", str, context)
         if reason is not None and (not reason or not reason.isprintable()):
             raise context.error(f"{item}.reason", "must be a non-empty line of text")
         out.append(Translation(low, high, to, reason))
@@ -490,12 +496,7 @@ def _networks(value: object, key: str, context: PluginContext) -> tuple[IPNetwor
         item = key if single else f"{key}[{i}]"
         if not isinstance(text, str):
             raise context.error(item, f"must be a string, not {text!r}")
-        try:
-            out.append(ipaddress.ip_network(text))
-        except ValueError as e:
-            raise context.error(
-                item, f"{text!r} is not an IPv4 or IPv6 address or network (CIDR): {e}"
-            ) from None
+        out.append(network(text, item, context))
     return tuple(out)
 
 
@@ -517,7 +518,7 @@ def _targets(value: object, key: str, context: PluginContext) -> tuple[tuple[str
             raise context.error(item, f"{text!r} is not a host or host:port: {e.reason}") from None
         if uri.user is not None or uri.params or uri.headers:
             raise context.error(item, f"{text!r} is not a host or host:port")
-        out.append((_host_key(uri.host), uri.port))
+        out.append((normalize_host(uri.host), uri.port))
     return tuple(out)
 
 
@@ -528,7 +529,7 @@ def _domain(domain: str, key: str, context: PluginContext) -> str:
         uri = None
     if uri is None or uri.port is not None or uri.params or uri.headers or uri.user:
         raise context.error(key, f"{domain!r} is not a host name or IP address")
-    return _host_key(uri.host)
+    return normalize_host(uri.host)
 
 
 def _bracketed(value: str) -> str:
@@ -544,50 +545,3 @@ def _default_port(target: Target) -> int:
     uri = target.uri
     tls = uri.scheme == "sips" or (target.transport or uri.transport or "").lower() == "tls"
     return 5061 if tls else 5060
-
-
-def _host_key(host: str) -> str:
-    """Lower case, no IPv6 brackets, no trailing dot; IP addresses in canonical form."""
-    host = host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    host = host.rstrip(".")
-    address = _address(host)
-    return address.compressed if address is not None else host
-
-
-def _address(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _in_network(address: IPAddress, network: IPNetwork) -> bool:
-    if address in network:
-        return True
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    return mapped is not None and mapped in network
-
-
-def _known(
-    table: Mapping[str, Any], key: str, allowed: Sequence[str], context: PluginContext
-) -> None:
-    for name in table:
-        if name not in allowed:
-            full = f"{key}.{name}" if key else name
-            raise context.error(full, f"unknown key (known keys: {', '.join(sorted(allowed))})")
-
-
-_KIND_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "true or false"}
-
-
-def _get(table: Mapping[str, Any], key: str, name: str, kind: type, context: PluginContext) -> Any:
-    """``table[name]`` checked to be a ``kind``, or None when absent."""
-    if name not in table:
-        return None
-    value = table[name]
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        full = f"{key}.{name}" if key else name
-        raise context.error(full, f"must be {_KIND_NAMES[kind]}, not {value!r}")
-    return value

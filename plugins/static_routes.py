@@ -33,7 +33,6 @@ no opinion (None): the next router is asked, and after the last one the call get
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,18 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import implementer
 
 from b2bua.interfaces import IRouter, Reject, RequestContext, Routes, Target
+from b2bua.plugin_options import (
+    IPAddress,
+    IPNetwork,
+    check_known_keys,
+    in_network,
+    ip_address,
+    match_keys,
+    normalize_host,
+    option,
+    seconds,
+    table_array,
+)
 from b2bua.sip import URI, Request, SIPParseError, parse_uri
 
 if TYPE_CHECKING:
@@ -48,8 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Route", "StaticRoutes", "make_plugin", "parse_routes"]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PLUGIN_KEYS = ("route",)
 MATCH_KEYS = ("user_prefix", "domain", "source", "source_port")
@@ -97,7 +106,7 @@ class Route:
             return False
         if self.domain is not None and host != self.domain:
             return False
-        if self.source is not None and not _in_network(address, self.source):
+        if self.source is not None and not in_network(address, self.source):
             return False
         return self.source_port is None or port == self.source_port
 
@@ -124,7 +133,7 @@ class StaticRoutes:
         ruri = request.request_uri
         user = ruri.user
         host = normalize_host(ruri.host) if self._need_host and ruri.host else None
-        address = _address(context.source.host) if self._need_address else None
+        address = ip_address(context.source.host) if self._need_address else None
         port = context.source.port
         for route in self.routes:
             if route.matches(user, host, address, port):
@@ -142,30 +151,16 @@ def make_plugin(options: Mapping[str, Any], context: PluginContext) -> StaticRou
 
 def parse_routes(options: Mapping[str, Any], context: PluginContext) -> tuple[Route, ...]:
     """Validate the plugin's options into routes; ConfigError (via context) on any mistake."""
-    _known(options, "", PLUGIN_KEYS, context)
-    routes = options.get("route")
-    if routes is None:
-        raise context.error("", "needs at least one route ([[plugin.route]] table)")
-    if not isinstance(routes, list) or not routes:
-        raise context.error("route", "must be a non-empty array of tables ([[plugin.route]])")
+    check_known_keys(options, "", PLUGIN_KEYS, context)
+    routes = table_array(options, "", "route", context, required=True)
     return tuple(_route(entry, f"route[{i}]", context) for i, entry in enumerate(routes))
 
 
 def _route(entry: object, key: str, context: PluginContext) -> Route:
     if not isinstance(entry, dict):
         raise context.error(key, "must be a table ([[plugin.route]])")
-    _known(entry, key, ROUTE_KEYS, context)
-    prefix = _get(entry, key, "user_prefix", str, context)
-    if prefix:
-        _check_user(prefix, f"{key}.user_prefix", context)
-    domain = _get(entry, key, "domain", str, context)
-    if domain is not None:
-        domain = _domain(domain, f"{key}.domain", context)
-    source = _get(entry, key, "source", str, context)
-    network = _network(source, f"{key}.source", context) if source is not None else None
-    port = _get(entry, key, "source_port", int, context)
-    if port is not None and not 1 <= port <= 65535:
-        raise context.error(f"{key}.source_port", "must be between 1 and 65535")
+    check_known_keys(entry, key, ROUTE_KEYS, context)
+    prefix, domain, network, port = match_keys(entry, key, context)
 
     has_targets, has_reject = "targets" in entry, "reject" in entry
     if has_targets == has_reject:
@@ -179,29 +174,29 @@ def _route(entry: object, key: str, context: PluginContext) -> Route:
         for name in TARGET_KEYS:
             if name in entry:
                 raise context.error(f"{key}.{name}", "only a route with 'targets' takes it")
-        status = _get(entry, key, "reject", int, context)
+        status = option(entry, key, "reject", int, context)
         assert status is not None
         if not 400 <= status <= 699:
             raise context.error(f"{key}.reject", "must be a final error status (400 to 699)")
-        reason = _get(entry, key, "reason", str, context)
+        reason = option(entry, key, "reason", str, context)
         if reason is not None and (not reason or not reason.isprintable()):
             raise context.error(f"{key}.reason", "must be a non-empty line of text")
         return Route(prefix, domain, network, port, reject=Reject(status, reason))
 
     if "reason" in entry:
         raise context.error(f"{key}.reason", "only a route with 'reject' takes it")
-    timeout = _seconds(entry, key, "timeout", context)
-    ring_timeout = _seconds(entry, key, "ring_timeout", context, zero_disables=True)
-    transport = _get(entry, key, "transport", str, context)
+    timeout = seconds(entry, key, "timeout", context)
+    ring_timeout = seconds(entry, key, "ring_timeout", context, zero_disables=True)
+    transport = option(entry, key, "transport", str, context)
     if transport is not None:
         if transport.lower() not in TRANSPORTS:
             raise context.error(f"{key}.transport", f"must be one of {', '.join(TRANSPORTS)}")
         transport = transport.upper()
-    strip = _get(entry, key, "strip_prefix", bool, context) or False
+    strip = option(entry, key, "strip_prefix", bool, context) or False
     if strip and not prefix:
         raise context.error(f"{key}.strip_prefix", "needs a non-empty 'user_prefix' to strip")
-    username = _get(entry, key, "username", str, context)
-    password = _get(entry, key, "password", str, context)
+    username = option(entry, key, "username", str, context)
+    password = option(entry, key, "password", str, context)
     if (username is None) != (password is None):
         raise context.error(key, "'username' and 'password' go together")
     credentials = (username, password) if username is not None and password is not None else None
@@ -219,80 +214,6 @@ def _route(entry: object, key: str, context: PluginContext) -> Route:
     return Route(prefix, domain, network, port, targets, strip)
 
 
-def _known(
-    table: Mapping[str, Any], key: str, allowed: Sequence[str], context: PluginContext
-) -> None:
-    for name in table:
-        if name not in allowed:
-            full = f"{key}.{name}" if key else name
-            raise context.error(full, f"unknown key (known keys: {', '.join(sorted(allowed))})")
-
-
-_KIND_NAMES: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-}
-
-
-def _get(table: Mapping[str, Any], key: str, name: str, kind: type, context: PluginContext) -> Any:
-    """``table[name]`` checked to be a ``kind`` (ints accepted as floats), or None."""
-    if name not in table:
-        return None
-    value = table[name]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise context.error(f"{key}.{name}", f"must be {_KIND_NAMES[kind]}, not {value!r}")
-    return value
-
-
-def _seconds(
-    table: Mapping[str, Any],
-    key: str,
-    name: str,
-    context: PluginContext,
-    zero_disables: bool = False,
-) -> float | None:
-    value: float | None = _get(table, key, name, float, context)
-    if value is None or value > 0 or (zero_disables and value == 0):
-        return value
-    if zero_disables:
-        raise context.error(f"{key}.{name}", "must not be negative (0 disables it)")
-    raise context.error(f"{key}.{name}", "must be a positive number of seconds")
-
-
-def _check_user(prefix: str, key: str, context: PluginContext) -> None:
-    try:
-        uri = parse_uri(f"sip:{prefix}@invalid")
-    except SIPParseError:
-        uri = None
-    if uri is None or uri.user != prefix or uri.password is not None:
-        raise context.error(key, f"{prefix!r} is not valid in the user part of a SIP URI")
-
-
-def _domain(domain: str, key: str, context: PluginContext) -> str:
-    host = domain.strip("[]") if domain.startswith("[") else domain
-    if _address(host) is None:
-        try:
-            uri = parse_uri(f"sip:{domain}")
-        except SIPParseError:
-            uri = None
-        if uri is None or uri.port is not None or uri.params or uri.headers or uri.user:
-            raise context.error(key, f"{domain!r} is not a host name or IP address")
-    return normalize_host(domain)
-
-
-def _network(text: str, key: str, context: PluginContext) -> IPNetwork:
-    try:
-        return ipaddress.ip_network(text)
-    except ValueError as e:
-        raise context.error(
-            key, f"{text!r} is not an IPv4 or IPv6 address or network (CIDR): {e}"
-        ) from None
-
-
 def _targets(value: object, key: str, context: PluginContext) -> list[URI]:
     if not isinstance(value, list) or not value:
         raise context.error(key, "must be a non-empty list of SIP URIs")
@@ -308,33 +229,6 @@ def _targets(value: object, key: str, context: PluginContext) -> list[URI]:
             raise context.error(f"{key}[{i}]", f"{text!r} is not a sip: or sips: URI")
         out.append(uri)
     return out
-
-
-def normalize_host(host: str) -> str:
-    """Lower case, no IPv6 brackets, no trailing dot; IP addresses in canonical form."""
-    host = host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    host = host.rstrip(".")
-    address = _address(host)
-    return address.compressed if address is not None else host
-
-
-def _address(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _in_network(address: IPAddress | None, network: IPNetwork) -> bool:
-    if address is None:
-        return False
-    if address in network:
-        return True
-    # An IPv4 peer seen through a dual-stack socket (::ffff:192.0.2.1).
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    return mapped is not None and mapped in network
 
 
 def _for_user(target: Target, user: str | None) -> Target:
