@@ -73,9 +73,15 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Routes:
-    """The decision to try these targets in order (serial failover)."""
+    """The decision to try these targets: in order (serial failover), or all at once.
+
+    With ``parallel`` every target is called at the same time (parallel forking,
+    RFC 3261 16.7 rules): the first 2xx is bridged and the others are cancelled;
+    a 6xx ends the call; the caller gets the best final response when none answers.
+    """
 
     targets: tuple[Target, ...]
+    parallel: bool = False
 
 
 @dataclass(frozen=True, slots=True)

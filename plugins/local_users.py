@@ -8,16 +8,21 @@ Configured as::
     # users = ["alice", "bob"]    # known users: 480 rather than 404 while unregistered
     # timeout = 5.0               # per contact: no response at all this long -> next contact
     # ring_timeout = 20.0         # per contact: not ringing this long -> next contact
+    # fork = "serial"             # or "parallel": ring every contact at once
 
 A call whose Request-URI is a sip/sips URI with a user in one of ``domains`` is
 looked up in the registrar's location service (its address of record is the
 Request-URI in canonical form: ``sip:user@host``, port and parameters ignored):
 
-- registered: the call goes to every live contact, one after the other (serial
-  forking): highest q first, equal q in registration order.  The bridge tries the
-  next contact when one fails (408, 5xx, unreachable, ``timeout``,
-  ``ring_timeout``); any other final answer (486, 603, ...) ends the hunt.
-  Parallel forking is not supported by the bridge yet.
+- registered, ``fork = "serial"`` (the default): the call goes to every live
+  contact, one after the other: highest q first, equal q in registration order.
+  The bridge tries the next contact when one fails (408, 5xx, unreachable,
+  ``timeout``, ``ring_timeout``); any other final answer (486, 603, ...) ends the
+  hunt.
+- registered, ``fork = "parallel"``: every contact rings at once; the first to
+  answer gets the call and the others are cancelled (a late 2xx is ACKed and
+  hung up); a busy contact does not end the call, a 6xx does; when none answers
+  the caller gets the best final response (RFC 3261 16.7).
 - not registered now but known (listed in ``users``, or registered at some time,
   even before a restart): 480 Temporarily Unavailable;
 - otherwise: 404 Not Found.
@@ -61,7 +66,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalUsers", "make_plugin"]
 
-PLUGIN_KEYS = ("domains", "users", "timeout", "ring_timeout")
+PLUGIN_KEYS = ("domains", "users", "timeout", "ring_timeout", "fork")
+FORK_MODES = ("serial", "parallel")
 
 UNAVAILABLE = Reject(480)
 NOT_FOUND = Reject(404)
@@ -83,7 +89,9 @@ class LocalUsers:
         users: Sequence[str] = (),
         timeout: float | None = None,
         ring_timeout: float | None = None,
+        parallel: bool = False,
     ) -> None:
+        self.parallel = parallel
         self._configured = frozenset(canonical_host(d) for d in domains) if domains else None
         self.domains: frozenset[str] = self._configured or frozenset()
         self.users = frozenset(users)
@@ -123,7 +131,7 @@ class LocalUsers:
             if b.uri.is_sip
         )
         if targets:
-            return Routes(targets)
+            return Routes(targets, parallel=self.parallel)
         known = (location is not None and location.known(aor)) or _user(aor) in self.users
         return UNAVAILABLE if known else NOT_FOUND
 
@@ -150,11 +158,15 @@ def make_plugin(options: Mapping[str, Any], context: PluginContext) -> LocalUser
     for i, user in enumerate(users):
         if not _is_user(user):
             raise context.error(f"users[{i}]", f"{user!r} is not a SIP URI user part")
+    fork = options.get("fork", "serial")
+    if fork not in FORK_MODES:
+        raise context.error("fork", f"must be one of {', '.join(FORK_MODES)}")
     return LocalUsers(
         domains,
         users,
         _seconds(options, "timeout", context, zero_disables=False),
         _seconds(options, "ring_timeout", context, zero_disables=True),
+        parallel=fork == "parallel",
     )
 
 

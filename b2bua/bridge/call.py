@@ -203,6 +203,9 @@ class Call:
         self.targets: tuple[Target, ...] = ()
         self.attempts: list[Attempt] = []
         self.answered_by: Attempt | None = None
+        #: the attempt whose provisional response was relayed last (PRACK goes there)
+        self.ringing: Attempt | None = None
+        self.parallel = False
         self.finals: list[Response] = []
         self.cancelled = False
         #: 2xx relayed to one leg whose ACK we await, by (that dialog's id, its INVITE
@@ -308,8 +311,10 @@ class Call:
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
         self.targets = decision.targets
+        self.parallel = decision.parallel and len(decision.targets) > 1
         self.state = CallState.CALLING
-        self._try(0)
+        for index in range(len(self.targets) if self.parallel else 1):
+            self._try(index)
 
     def _reject(
         self, status: int, reason: str | None, headers: tuple[tuple[str, str], ...] = ()
@@ -458,7 +463,7 @@ class Call:
         timeout = _failure(self.a_invite, TIMEOUT, why)
         self._target_failed(attempt, timeout)
         self.finals.append(timeout)
-        self._try(attempt.index + 1)
+        self._next(attempt)
 
     def _attempt_failed(self, attempt: Attempt, response: Response) -> None:
         attempt.dead = True
@@ -471,10 +476,32 @@ class Call:
             self._hunt_over()
             return
         failover = self._m.settings.failover_statuses
-        if response.status in failover or isinstance(response, SynthesizedResponse):
+        if self.parallel:
+            if response.status >= 600:  # 16.7: a 6xx ends every branch
+                self._cancel_attempts()
+                self._hunt_over()
+            else:
+                self._next(attempt)
+        elif response.status in failover or isinstance(response, SynthesizedResponse):
             self._try(attempt.index + 1)
         else:
             self._hunt_over()
+
+    def _next(self, attempt: Attempt) -> None:
+        """After a failed attempt: the next target (serial), or the end when all failed."""
+        if not self.parallel:
+            self._try(attempt.index + 1)
+        elif all(a.dead for a in self.attempts):
+            self._hunt_over()
+
+    def _cancel_attempts(self, keep: Attempt | None = None) -> None:
+        """CANCEL every live attempt but ``keep`` (a late 2xx is then ACKed and BYEd)."""
+        for other in self.attempts:
+            if other is not keep and not other.dead:
+                other.dead = True
+                other.stop_timers()
+                if other.tx is not None:
+                    other.tx.cancel()
 
     def _hunt_over(self) -> None:
         """No target answered: give the caller the best final response (16.7)."""
@@ -580,6 +607,7 @@ class Call:
             b_dialog = None
         if b_dialog is not None and b_dialog.id not in self._m.dialogs:
             self._m.add_dialog(b_dialog, self, "B")
+        self.ringing = attempt
         if b_dialog is not None:
             self.b_dialog = b_dialog
             self.b_fallback = attempt.destination
@@ -612,6 +640,7 @@ class Call:
             return
         attempt.stop_timers()
         self.answered_by = attempt
+        self._cancel_attempts(keep=attempt)
         manager = self._m
         if b_dialog.id not in manager.dialogs:
             manager.add_dialog(b_dialog, self, "B")
@@ -769,8 +798,8 @@ class Call:
             invite = self.answered_by.invite
             if invite is not None:
                 parts[1] = str(invite.cseq.number)
-        elif len(parts) == 3 and leg == "A" and self.attempts:
-            invite = self.attempts[-1].invite
+        elif len(parts) == 3 and leg == "A" and (self.ringing or self.attempts):
+            invite = (self.ringing or self.attempts[-1]).invite
             if invite is not None:
                 parts[1] = str(invite.cseq.number)
         return " ".join(parts)

@@ -228,3 +228,64 @@ def test_with_auth_a_user_registers_only_itself(
         )  # fmt: skip
         assert "REGISTER FORBIDDEN" in logs, logs + server.log[-3000:]
         assert call_status(port, "carol") == 480
+
+
+def test_parallel_forking_rings_every_contact(sipp: str, tmp_path: Path) -> None:
+    """With ``fork = "parallel"`` both registered contacts ring; the one that answers
+    gets the call and the other is cancelled (CANCEL, 487, ACK: cancel_uas.xml)."""
+    from tests.integration.test_bridge_scenarios import CALLS
+
+    port = free_port("both")
+    winner, loser = free_port("udp"), free_port("udp")
+    config = registrar_config(port).replace(
+        'module = "local_users"\n', 'module = "local_users"\nfork = "parallel"\n'
+    )
+    with running_server(tmp_path, config, ready_udp=port) as server:
+        for contact in (winner, loser):
+            sipp_register(
+                sipp, port, tmp_path / f"reg{contact}", user="dave", contact_port=contact,
+                expires=300,
+            )  # fmt: skip
+        callees = []
+        for scenario, contact in (("basic_uas.xml", winner), ("cancel_uas.xml", loser)):
+            callees.append(
+                subprocess.Popen(
+                    [
+                        sipp,
+                        "-cp",
+                        str(free_port("udp")),
+                        "-sf",
+                        str(CALLS / scenario),
+                        "-i",
+                        PHONE,
+                        "-p",
+                        str(contact),
+                        "-mp",
+                        str(free_port("udp")),
+                        "-m",
+                        "1",
+                        "-nostdin",
+                        "-timeout",
+                        "30s",
+                        "-timeout_error",
+                    ],
+                    cwd=tmp_path,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        time.sleep(0.3)
+        caller = subprocess.run(
+            [
+                sipp, "-cp", str(free_port("udp")), "-sf", str(CALLS / "basic_uac.xml"),
+                f"{SERVER}:{port}", "-s", "dave", "-i", CALLER, "-p", str(free_port("udp")),
+                "-mp", str(free_port("udp")), "-m", "1", "-nostdin", "-timeout", "30s",
+                "-timeout_error",
+            ],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        outputs = [proc.communicate(timeout=45)[0] for proc in callees]
+        assert caller.returncode == 0, caller.stdout[-2500:] + server.log[-2500:]
+        for proc, out in zip(callees, outputs, strict=True):
+            assert proc.returncode == 0, out[-2500:] + server.log[-2500:]

@@ -76,6 +76,21 @@ def test_registered_contacts_in_q_order_then_registration_order(load: LoadPlugin
     assert {(t.timeout, t.ring_timeout) for t in decision.targets} == {(3.0, 15.0)}
 
 
+@pytest.mark.parametrize(("fork", "parallel"), [("", False), ('fork = "parallel"\n', True)])
+def test_fork_mode_reaches_the_decision(load: LoadPlugins, fork: str, parallel: bool) -> None:
+    router = plugin(load, fork)
+    clock = task.Clock()
+    location = location_with(
+        clock,
+        ("sip:alice@127.0.0.1", "sip:alice@192.0.2.1", None, 0),
+        ("sip:alice@127.0.0.1", "sip:alice@192.0.2.2", None, 1),
+    )
+    router.start_plugin(PluginRuntime(clock, lambda m, u: None, location))  # type: ignore[arg-type, return-value]
+    decision = router.route(invite("sip:alice@127.0.0.1"), context())
+    assert isinstance(decision, Routes) and decision.parallel is parallel
+    assert len(decision.targets) == 2
+
+
 def test_unregistered_known_user_gets_480_unknown_gets_404(load: LoadPlugins) -> None:
     router = plugin(load, 'users = ["carol"]\n')
     clock = task.Clock()
@@ -121,6 +136,7 @@ def test_without_a_location_service_known_users_get_480(load: LoadPlugins) -> No
         ("timeout = 0\n", "b2bua.toml:8: plugin[0].timeout: must be positive"),
         ("ring_timeout = -1\n", "plugin[0].ring_timeout: must not be negative"),
         ('timeout = "5"\n', "plugin[0].timeout: must be a number of seconds"),
+        ('fork = "both"\n', "b2bua.toml:8: plugin[0].fork: must be one of serial, parallel"),
     ],
 )
 def test_option_errors_name_the_key(load: LoadPlugins, options: str, expected: str) -> None:
