@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from .auth.users import UserEntry, UsersFileError, parse_users_file
 from .location import canonical_host
+from .routing import DEFAULT_FAILOVER_STATUSES
 
 #: The configuration used when none is given: a copy of etc/b2bua.toml inside the package.
 DEFAULT_CONFIG_NAME = "b2bua.toml"
@@ -116,7 +117,7 @@ class BridgeConfig:
     max_duration: float = 14400.0
     answer_timeout: float = 5.0
     ring_timeout: float = 0.0
-    failover_statuses: tuple[int, ...] = (408, 500, 502, 503, 504)
+    failover_statuses: tuple[int, ...] = tuple(sorted(DEFAULT_FAILOVER_STATUSES))
     pass_headers: tuple[str, ...] = ()
 
 

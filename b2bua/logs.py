@@ -18,7 +18,6 @@ from twisted.logger import (
     LogLevel,
     LogLevelFilterPredicate,
     PredicateResult,
-    formatEvent,
     jsonFileLogObserver,
     textFileLogObserver,
 )
@@ -59,8 +58,3 @@ def make_observer(config: LoggingConfig, stream: IO[str] | None = None) -> ILogO
 def json_observer() -> ILogObserver:
     """JSON lines on stdout, for ``twistd --logger=b2bua.logs.json_observer``."""
     return jsonFileLogObserver(sys.stdout, recordSeparator="")
-
-
-def event_text(event: LogEvent) -> str:
-    """The formatted text of an event (for tests and tools)."""
-    return formatEvent(event)

@@ -189,7 +189,6 @@ class Call:
         self.a_tag = secrets.token_hex(6)
         self.a_contact = local_contact(origin.local)
         self.a_dialog: Dialog | None = None
-        self.a_retransmitter: TwoXXRetransmitter | None = None
         self.b_call_id = f"{secrets.token_hex(10)}@b2bua"
         self.b_tag = secrets.token_hex(6)
         self.b_dialog: Dialog | None = None
@@ -517,7 +516,7 @@ class Call:
             status, reason = 500, "Service Unavailable Downstream"  # 16.7: never forward 503
         else:
             status, reason = best.status, best.reason
-        response = response_for(self.a_invite, status, reason, to_tag=self._a_tag_for_final())
+        response = response_for(self.a_invite, status, reason, to_tag=self.a_tag)
         if best is not None:
             for name, value in self._m.policy.copied(best):
                 response.headers.add(name, value)
@@ -530,15 +529,12 @@ class Call:
             if instead is not None:
                 status = instead.status
                 response = response_for(
-                    self.a_invite, status, instead.reason, to_tag=self._a_tag_for_final()
+                    self.a_invite, status, instead.reason, to_tag=self.a_tag
                 )
                 for name, value in instead.headers:
                     response.headers.add(name, value)
         self._respond_a(self._m.decorate(response))
         self.end(f"failed {status}", notify=False)
-
-    def _a_tag_for_final(self) -> str:
-        return self.a_tag
 
     # -- responses on the B leg --------------------------------------------------------
     def attempt_response(self, attempt: Attempt, response: Response) -> None:
@@ -792,16 +788,12 @@ class Call:
         relay.tx = manager.transactions.send_request(out, destination, relay)
 
     def _rewrite_rack(self, rack: str, leg: str) -> str:
-        """RAck carries the INVITE's CSeq: translate it to the other leg's numbering."""
+        """RAck carries the INVITE's CSeq: translate the caller's to the B leg's numbering."""
         parts = rack.split()
-        if len(parts) == 3 and leg == "A" and self.answered_by is not None:
-            invite = self.answered_by.invite
-            if invite is not None:
-                parts[1] = str(invite.cseq.number)
-        elif len(parts) == 3 and leg == "A" and (self.ringing or self.attempts):
-            invite = (self.ringing or self.attempts[-1]).invite
-            if invite is not None:
-                parts[1] = str(invite.cseq.number)
+        source = self.answered_by or self.ringing
+        invite = source.invite if source is not None else None
+        if len(parts) == 3 and leg == "A" and invite is not None:
+            parts[1] = str(invite.cseq.number)
         return " ".join(parts)
 
     def relay_in_dialog_response(self, relay: _InDialogRelay, response: Response) -> None:

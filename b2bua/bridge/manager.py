@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from ..dialog import Dialog, DialogId, next_hop, no_dialog_response
-from ..routing import RequestContext
+from ..routing import DEFAULT_FAILOVER_STATUSES, RequestContext
 from ..sip import Address, Origin, Request, Response, SIPParseError, response_for
 from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfig
 from ..transaction.clock import Clock
@@ -35,7 +35,7 @@ class BridgeSettings:
     max_duration: float = 14400.0
     answer_timeout: float = 5.0
     ring_timeout: float = 0.0
-    failover_statuses: frozenset[int] = frozenset({408, 500, 502, 503, 504})
+    failover_statuses: frozenset[int] = DEFAULT_FAILOVER_STATUSES
 
 
 #: A router: (request, context) -> Deferred firing with a decision.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
@@ -31,10 +30,6 @@ class Transactions(Protocol):
 
     def send_ack(self, ack: Request, destination: Address) -> None:
         """Send an ACK for a 2xx (no transaction)."""
-
-
-#: A router as the bridge sees it: request and context in, a Deferred decision out.
-RouteFunction = Callable[..., "Deferred[object]"]
 
 
 class NullUser:

@@ -10,9 +10,8 @@ import re
 
 from .errors import SIPParseError
 
-#: RFC 3261 ``token`` characters: alphanum and -.!%*_+`'~
-TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 WS = " \t"
+#: RFC 3261 ``token``: alphanum and -.!%*_+`'~
 _TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~\[\]:-]+")
 _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
