@@ -685,22 +685,8 @@ class Call:
 
     def _ack_and_bye(self, dialog: Dialog, destination: Address | None) -> None:
         """ACK a 2xx we do not want and hang up on it (a fork, or a 2xx after CANCEL)."""
-        manager = self.manager
-        destination = dialog_destination(dialog, destination)
-        if manager is None or destination is None:
-            return
-        local = manager.network.local_address(destination)
-        ack = dialog.create_ack()
-        add_via(ack, local)
-        manager.transactions.send_ack(ack, destination)
-        try:
-            bye = dialog.create_request("BYE")
-        except DialogError:
-            return
-        add_via(bye, local)
-        manager.transactions.send_request(bye, destination, NULL_USER)
-        dialog.terminate()
-        manager.forget_dialog(dialog)
+        if self.manager is not None:
+            self.manager.ack_and_bye(dialog, destination)
 
     # -- the caller's requests -------------------------------------------------------
     def cancel(self) -> None:

@@ -16,13 +16,13 @@ from typing import Any
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
-from ..dialog import Dialog, DialogId, next_hop, no_dialog_response
+from ..dialog import Dialog, DialogError, DialogId, no_dialog_response
 from ..routing import DEFAULT_FAILOVER_STATUSES, RequestContext
 from ..sip import Address, Origin, Request, Response, SIPParseError, response_for
 from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfig
 from ..transaction.clock import Clock
 from .call import Call
-from .destinations import caller_destination, literal_target
+from .destinations import caller_destination, dialog_destination
 from .hooks import Hooks
 from .network import NULL_USER, Network, Transactions
 from .relay import HeaderPolicy, add_via
@@ -186,16 +186,29 @@ class CallManager:
             dialog = Dialog.from_uac(request, response)
         except (SIPParseError, ValueError):
             return
-        destination = literal_target(next_hop(dialog))
+        self.ack_and_bye(dialog, None)
+
+    def ack_and_bye(self, dialog: Dialog, fallback: Address | None) -> None:
+        """ACK the 2xx that confirmed ``dialog`` and hang up on it (RFC 3261 13.2.2.4, 15).
+
+        For a 2xx nobody wants: a second fork, a 2xx after CANCEL or after the
+        call ended.  Sent to the dialog's next hop (``fallback`` when that is a name).
+        """
+        destination = dialog_destination(dialog, fallback)
         if destination is None:
             return
         local = self.network.local_address(destination)
-        ack = dialog.create_ack(response.cseq.number)
+        ack = dialog.create_ack()
         add_via(ack, local)
         self.transactions.send_ack(ack, destination)
-        bye = dialog.create_request("BYE")
+        try:
+            bye = dialog.create_request("BYE")
+        except DialogError:
+            return
         add_via(bye, local)
         self.transactions.send_request(bye, destination, NULL_USER)
+        dialog.terminate()
+        self.forget_dialog(dialog)
 
 
 def _tag() -> str:

@@ -99,3 +99,19 @@ def test_ended_calls_leave_nothing_behind(h: Harness, caller: Caller, callee: Ca
     assert h.manager.calls_total == 3
     h.advance(LONG)
     h.assert_idle()
+
+
+def test_a_2xx_after_everything_is_gone_gets_ack_and_bye(
+    h: Harness, caller: Caller, callee: Callee
+) -> None:
+    """RFC 6026 7.2: a 2xx that no transaction takes any more (a late fork, long after
+    the call) is still ACKed and hung up, through the same path as a second fork."""
+    establish(h, caller, callee)
+    caller.request("BYE")
+    h.advance(64 * T1 + 1)  # every transaction of the call is gone
+    acks, byes = len(callee.requests("ACK")), len(callee.requests("BYE"))
+    callee.answer(200, body=SDP_B, tag="latefork99")
+    late_acks, late_byes = callee.requests("ACK")[acks:], callee.requests("BYE")[byes:]
+    assert len(late_acks) == 1 and len(late_byes) == 1
+    assert late_acks[0].to_tag == "latefork99" == late_byes[0].to_tag
+    assert late_acks[0].cseq.number == callee.invite.cseq.number
