@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..sip import Origin, Request, Response
 
@@ -60,6 +60,8 @@ class Transaction:
     request: Request
     method: str
     branch: str
+    #: The state a new transaction starts in (RFC 3261 figures 5 to 8).
+    initial_state: ClassVar[TransactionState]
 
     def __init__(
         self,
@@ -68,9 +70,8 @@ class Transaction:
         branch: str,
         key: tuple[object, ...],
         timers: TransportTimers,
-        state: TransactionState,
     ) -> None:
-        self.state = state
+        self.state = self.initial_state
         self.request = request
         self.method = request.method
         self.branch = branch

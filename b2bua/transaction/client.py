@@ -107,9 +107,8 @@ class ClientTransaction(Transaction):
         destination: Address,
         user: ClientTransactionUser,
         timers: TransportTimers,
-        state: TransactionState,
     ) -> None:
-        super().__init__(layer, request, branch, key, timers, state)
+        super().__init__(layer, request, branch, key, timers)
         self.destination = destination
         self.failure = None
         self._user = user
@@ -163,6 +162,7 @@ class InviteClientTransaction(ClientTransaction):
     """
 
     __slots__ = ("_ack", "_cancel_reason", "_cancel_requested")
+    initial_state = CALLING
 
     def __init__(
         self,
@@ -174,7 +174,7 @@ class InviteClientTransaction(ClientTransaction):
         user: ClientTransactionUser,
         timers: TransportTimers,
     ) -> None:
-        super().__init__(layer, request, branch, key, destination, user, timers, CALLING)
+        super().__init__(layer, request, branch, key, destination, user, timers)
         self._ack: Request | None = None
         self._cancel_requested = False
         self._cancel_reason: str | None = None
@@ -316,18 +316,7 @@ class NonInviteClientTransaction(ClientTransaction):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        layer: TransactionLayer,
-        request: Request,
-        branch: str,
-        key: ClientKey,
-        destination: Address,
-        user: ClientTransactionUser,
-        timers: TransportTimers,
-    ) -> None:
-        super().__init__(layer, request, branch, key, destination, user, timers, TRYING)
+    initial_state = TRYING
 
     def _start(self) -> None:
         timers = self._timers

@@ -58,13 +58,12 @@ class ServerTransaction(Transaction):
         branch: str,
         key: ServerKey,
         timers: TransportTimers,
-        state: TransactionState,
         origin: Origin,
         tu: TransactionUser,
         legacy: bool,
         merge_key: MergeKey | None,
     ) -> None:
-        super().__init__(layer, request, branch, key, timers, state)
+        super().__init__(layer, request, branch, key, timers)
         self.origin = origin
         self.last_response = None
         self._tu = tu
@@ -136,22 +135,7 @@ class InviteServerTransaction(ServerTransaction):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        layer: TransactionLayer,
-        request: Request,
-        branch: str,
-        key: ServerKey,
-        timers: TransportTimers,
-        origin: Origin,
-        tu: TransactionUser,
-        legacy: bool,
-        merge_key: MergeKey | None,
-    ) -> None:
-        super().__init__(
-            layer, request, branch, key, timers, PROCEEDING, origin, tu, legacy, merge_key
-        )
+    initial_state = PROCEEDING
 
     def respond(self, response: Response) -> None:
         """Send a response (see :meth:`ServerTransaction.respond`).
@@ -274,20 +258,7 @@ class NonInviteServerTransaction(ServerTransaction):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        layer: TransactionLayer,
-        request: Request,
-        branch: str,
-        key: ServerKey,
-        timers: TransportTimers,
-        origin: Origin,
-        tu: TransactionUser,
-        legacy: bool,
-        merge_key: MergeKey | None,
-    ) -> None:
-        super().__init__(layer, request, branch, key, timers, TRYING, origin, tu, legacy, merge_key)
+    initial_state = TRYING
 
     def respond(self, response: Response) -> None:
         """Send a response (see :meth:`ServerTransaction.respond`)."""
