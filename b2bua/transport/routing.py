@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from b2bua.sip import Address, Origin, Request, Response, Via, parse_name_addr
@@ -26,10 +27,12 @@ def strip_brackets(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_ip(host: str) -> str:
     """The canonical text of an IP literal (IPv4-mapped IPv6 becomes IPv4).
 
-    Hosts that are not IP literals (DNS names) are returned unchanged.
+    Hosts that are not IP literals (DNS names) are returned unchanged.  Cached
+    (bounded): every datagram asks this of a handful of peer addresses.
     """
     text = strip_brackets(host)
     if ":" not in text:
@@ -43,8 +46,13 @@ def normalize_ip(host: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip_literal(host: str) -> bool:
-    """True for an IPv4 or IPv6 address (IPv6 with or without brackets)."""
+    """True for an IPv4 or IPv6 address (IPv6 with or without brackets).
+
+    Cached (bounded): ``ipaddress`` parsing costs microseconds, and every message
+    sent asks this of the same few hosts.
+    """
     try:
         ipaddress.ip_address(strip_brackets(host))
     except ValueError:
