@@ -192,6 +192,8 @@ class Call:
         self.b_call_id = f"{secrets.token_hex(10)}@b2bua"
         self.b_tag = secrets.token_hex(6)
         self.b_dialog: Dialog | None = None
+        #: every dialog id the manager indexed for this call (forgotten when it ends)
+        self.dialog_ids: list[object] = []
         #: where the bridged B dialog's target was reached (for next hops by name)
         self.b_fallback: Address | None = None
         self.b_contact: NameAddr | None = None
@@ -528,9 +530,7 @@ class Call:
             instead = self.hooks.first_reject("call_failed", self.info, response)
             if instead is not None:
                 status = instead.status
-                response = response_for(
-                    self.a_invite, status, instead.reason, to_tag=self.a_tag
-                )
+                response = response_for(self.a_invite, status, instead.reason, to_tag=self.a_tag)
                 for name, value in instead.headers:
                     response.headers.add(name, value)
         self._respond_a(self._m.decorate(response))

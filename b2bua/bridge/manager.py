@@ -97,6 +97,7 @@ class CallManager:
     def add_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         """Index a dialog of ``call`` so in-dialog requests find it."""
         self.dialogs[dialog.id] = (call, leg, dialog)
+        call.dialog_ids.append(dialog.id)
 
     def forget_dialog(self, dialog: Dialog) -> None:
         """Drop a dialog from the index."""
@@ -112,8 +113,12 @@ class CallManager:
         if call.a_tx is not None:
             self._by_invite.pop(call.a_tx, None)
         self._b_call_ids.pop(call.b_call_id, None)
-        for dialog_id in [k for k, v in self.dialogs.items() if v[0] is call]:
-            del self.dialogs[dialog_id]
+        dialogs = self.dialogs
+        for dialog_id in call.dialog_ids:
+            entry = dialogs.get(dialog_id)
+            if entry is not None and entry[0] is call:
+                del dialogs[dialog_id]
+        call.dialog_ids.clear()
 
     def counts(self) -> dict[str, int]:
         """Live calls and dialogs, for the periodic statistics line."""
