@@ -92,7 +92,12 @@ class ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                self.command(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env
+                self.command(),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=_default_sigint,
             )
 
     @property
@@ -135,6 +140,15 @@ class ServerProcess:
                 self.proc.wait()
                 raise AssertionError(f"server ignored signal {sig}:\n{self.log}") from None
         return self.proc.returncode
+
+
+def _default_sigint() -> None:
+    """Give the server SIGINT's default disposition, as a terminal would.
+
+    A test run started in the background of a non-interactive shell inherits an
+    ignored SIGINT, which Python (and so twistd) then keeps ignoring.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def config_text(udp: int | None = None, tcp: int | None = None, extra: str = "") -> str:
