@@ -156,6 +156,7 @@ class Peers:
         self.done = 0
         self.failed = 0
         self.unexpected = 0
+        self.answered = 0
         self.seen: set[bytes] = set()
 
     def invite(self, n: int, now: float) -> None:
@@ -214,6 +215,7 @@ class Peers:
             self.failed += 1
             return
         # 200 to the INVITE: ACK now, BYE after the call's duration.
+        self.answered += 1
         contact = fields[b"contact"][0]
         target = contact[contact.index(b"<") + 1 : contact.index(b">")]
         host, port = CALLER
@@ -258,7 +260,9 @@ def rss_kb() -> int:
     return 0
 
 
-def run(calls: int, rate: float, call_s: float, linger: bool, profile: int) -> dict[str, Any]:
+def run(
+    calls: int, rate: float, call_s: float, linger: bool, profile: int, hold: bool = False
+) -> dict[str, Any]:
     reactor = FakeReactor()
     config = parse_config(CONFIG, "<bench>")
     service = B2BUAService(config, reactor=reactor, plugins=load_plugins(config))
@@ -289,7 +293,10 @@ def run(calls: int, rate: float, call_s: float, linger: bool, profile: int) -> d
     busy = 0.0
     perf = time.perf_counter
     deliver = proto.datagramReceived
-    end_of_calls = calls / rate + call_s + 1.0
+    # Held calls: no BYE; stop 3 s after the last INVITE, as calls.py reads RSS then.
+    end_of_calls = calls / rate + (3.0 if hold else call_s + 1.0)
+    if hold:
+        peers.call_s = 1e9
     horizon = end_of_calls + (70.0 if linger else 0.0)
     peak_objects = 0
     while now < horizon:
@@ -322,6 +329,8 @@ def run(calls: int, rate: float, call_s: float, linger: bool, profile: int) -> d
                 peers.received(data, addr, now)
         if started >= calls and not later and now > end_of_calls and not linger:
             break
+        if hold and now > end_of_calls:
+            break
         if int(now * 1000) % 1000 == 0:
             peak_objects = max(peak_objects, len(gc.get_objects()))
     objects_after = len(gc.get_objects())
@@ -332,6 +341,7 @@ def run(calls: int, rate: float, call_s: float, linger: bool, profile: int) -> d
         "calls": calls,
         "rate": rate,
         "completed": peers.done,
+        "answered": peers.answered,
         "failed": peers.failed,
         "unexpected": peers.unexpected,
         "server_us_per_call": busy / max(peers.done, 1) * 1e6,
@@ -343,6 +353,8 @@ def run(calls: int, rate: float, call_s: float, linger: bool, profile: int) -> d
         "peak_tracked_objects": peak_objects - objects_before,
         "tracked_objects_left": objects_after - objects_before,
         "rss_growth_kb": rss_kb() - rss_before,
+        "rss_kb_per_call": (rss_kb() - rss_before) / calls,
+        "tracked_objects_per_call": (objects_after - objects_before) / calls,
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "transactions_left": service.layer.client_count + service.layer.server_count,
     }
@@ -361,12 +373,17 @@ def main() -> None:
     parser.add_argument("--linger", action="store_true", help="run on 70 s until all state expires")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile top N")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--hold", action="store_true", help="hold the calls (no BYE): memory per concurrent call"
+    )
     args = parser.parse_args()
     print(f"# {platform.python_implementation()} {platform.python_version()}, {args.calls} calls"
           f" at {args.rate:g}/s simulated, {args.call_ms} ms each")  # fmt: skip
     figures = []
     for _ in range(args.runs):
-        result = run(args.calls, args.rate, args.call_ms / 1000, args.linger, args.profile)
+        result = run(
+            args.calls, args.rate, args.call_ms / 1000, args.linger, args.profile, args.hold
+        )
         figures.append(result["server_us_per_call"])
         print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                        for k, v in result.items()))  # fmt: skip
