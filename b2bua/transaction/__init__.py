@@ -79,6 +79,11 @@ Not handled here: an INVITE client transaction in Proceeding waits for its final
 response for as long as the TU lets it (Timer C and INVITE expiry are the TU's,
 and end with ``tx.cancel()``); a server transaction lives until its TU responds.
 
+Timers (:mod:`.scheduler`).  Every timer of the layer runs on one
+:class:`~.scheduler.Scheduler`: a FIFO queue per distinct delay and a single
+``clock.callLater`` for the earliest deadline, so a timer costs one small tuple
+rather than a Twisted ``DelayedCall`` with its bound methods and heap insertion.
+
 Performance.  ``__slots__`` everywhere, tuple keys, no logging above debug and
 none on the normal path.  A terminated transaction has no timer scheduled, is in
 no map, and holds no reference to its user, so it leaves no cycle behind.

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from ..sip import Origin, Request, Response
 
 if TYPE_CHECKING:
     from .client import ClientTransaction
-    from .clock import DelayedCall
     from .failures import TransactionFailure
     from .layer import TransactionLayer
+    from .scheduler import Entry, Handler
     from .server import ServerTransaction
     from .timers import TransportTimers
 
@@ -37,10 +36,11 @@ TERMINATED = TransactionState.TERMINATED
 class Transaction:
     """Base of client and server transactions: identity, state and the two timer slots.
 
-    A transaction holds at most two scheduled calls: a retransmission timer
-    (A, E or G, or the 100 Trying delay) and a timeout timer (B, D, F, H, I, J, K,
-    L, M).  Termination cancels both, removes the transaction from the layer's
-    maps and drops the reference to its user, so no cycle outlives it.
+    A transaction holds at most two timers, entries of the layer's
+    :class:`~.scheduler.Scheduler`: a retransmission timer (A, E or G, or the 100
+    Trying delay) and a timeout timer (B, D, F, H, I, J, K, L, M).  Termination
+    cancels both, removes the transaction from the layer's maps and drops the
+    reference to its user, so no cycle outlives it.
     """
 
     __slots__ = (
@@ -78,8 +78,8 @@ class Transaction:
         self._key = key
         self._layer = layer
         self._timers = timers
-        self._timer_r: DelayedCall | None = None
-        self._timer_t: DelayedCall | None = None
+        self._timer_r: Entry | None = None
+        self._timer_t: Entry | None = None
         self._interval = 0.0
 
     @property
@@ -93,31 +93,26 @@ class Transaction:
         return self.state is TERMINATED
 
     # -- timers ----------------------------------------------------------------
-    def _start_retransmit(self, interval: float, callback: Callable[[], None]) -> None:
+    # Both slots are run by the layer's Scheduler: starting one stores a small
+    # tuple in it, cancelling clears it, and the handler (an unbound method, so no
+    # bound method per timer) runs with the slot already cleared.
+    def _start_retransmit(self, interval: float, handler: Handler) -> None:
         self._interval = interval
-        self._timer_r = self._layer._clock.callLater(interval, callback)
+        self._layer._scheduler.start(interval, self, "_timer_r", handler)
 
-    def _start_timeout(self, delay: float, callback: Callable[[], None]) -> None:
-        timer = self._timer_t
-        if timer is not None:
-            timer.cancel()
-        self._timer_t = self._layer._clock.callLater(delay, callback)
+    def _start_timeout(self, delay: float, handler: Handler) -> None:
+        self._layer._scheduler.start(delay, self, "_timer_t", handler)
 
     def _cancel_retransmit(self) -> None:
-        timer = self._timer_r
-        if timer is not None:
-            self._timer_r = None
-            timer.cancel()
+        if self._timer_r is not None:
+            self._layer._scheduler.cancel(self, "_timer_r")
 
     def _cancel_timers(self) -> None:
-        timer = self._timer_r
-        if timer is not None:
-            self._timer_r = None
-            timer.cancel()
-        timer = self._timer_t
-        if timer is not None:
-            self._timer_t = None
-            timer.cancel()
+        scheduler = self._layer._scheduler
+        if self._timer_r is not None:
+            scheduler.cancel(self, "_timer_r")
+        if self._timer_t is not None:
+            scheduler.cancel(self, "_timer_t")
 
     # -- termination -----------------------------------------------------------
     def _terminate(self) -> None:

@@ -217,7 +217,7 @@ class InviteClientTransaction(ClientTransaction):
         cancel = build_cancel(self.request, self._cancel_reason)
         self._cancel_reason = None
         # RFC 3261 9.1: give up on the INVITE 64*T1 after the CANCEL if no final arrives.
-        self._start_timeout(self._timers.b, self._cancel_timeout_fired)
+        self._start_timeout(self._timers.b, InviteClientTransaction._cancel_timeout_fired)
         layer = self._layer
         if (self.branch, "CANCEL") not in layer._clients:  # unless the TU sent one itself
             layer._start_client(cancel, self.branch, self.destination, NULL_USER)
@@ -225,33 +225,28 @@ class InviteClientTransaction(ClientTransaction):
     def _start(self) -> None:
         timers = self._timers
         if timers.a is not None:
-            self._start_retransmit(timers.a, self._timer_a_fired)
-        self._start_timeout(timers.b, self._timer_b_fired)
+            self._start_retransmit(timers.a, InviteClientTransaction._timer_a_fired)
+        self._start_timeout(timers.b, InviteClientTransaction._timer_b_fired)
         self._send()
 
     def _timer_a_fired(self) -> None:
-        self._timer_r = None
         if self.state is CALLING:
-            self._start_retransmit(self._interval * 2, self._timer_a_fired)
+            self._start_retransmit(self._interval * 2, InviteClientTransaction._timer_a_fired)
             self._send()
 
     def _timer_b_fired(self) -> None:
-        self._timer_t = None
         if self.state is CALLING:
             self._fail(_TIMEOUT, "Timer B fired: no response to the INVITE")
 
     def _cancel_timeout_fired(self) -> None:
-        self._timer_t = None
         if self.state is PROCEEDING:
             self._fail(_TIMEOUT, "no final response within 64*T1 of the CANCEL")
 
     def _timer_d_fired(self) -> None:
-        self._timer_t = None
         if self.state is COMPLETED:
             self._finish()
 
     def _timer_m_fired(self) -> None:
-        self._timer_t = None
         if self.state is ACCEPTED:
             self._finish()
 
@@ -271,7 +266,7 @@ class InviteClientTransaction(ClientTransaction):
             if state is CALLING or state is PROCEEDING:
                 self.state = ACCEPTED
                 self._cancel_timers()
-                self._start_timeout(self._timers.m, self._timer_m_fired)
+                self._start_timeout(self._timers.m, InviteClientTransaction._timer_m_fired)
             elif state is COMPLETED:
                 # A 2xx after a non-2xx final (a misbehaving fork): the TU core may
                 # still ACK and BYE it, as any 2xx without a transaction.
@@ -286,7 +281,7 @@ class InviteClientTransaction(ClientTransaction):
             ack = self._ack = build_ack(self.request, response)
             delay = self._timers.d
             if delay:
-                self._start_timeout(delay, self._timer_d_fired)
+                self._start_timeout(delay, InviteClientTransaction._timer_d_fired)
             self._layer._transport.send_request(ack, self.destination)
             if delay:
                 self._user.response_received(self, response)
@@ -321,12 +316,11 @@ class NonInviteClientTransaction(ClientTransaction):
     def _start(self) -> None:
         timers = self._timers
         if timers.e is not None:
-            self._start_retransmit(timers.e, self._timer_e_fired)
-        self._start_timeout(timers.f, self._timer_f_fired)
+            self._start_retransmit(timers.e, NonInviteClientTransaction._timer_e_fired)
+        self._start_timeout(timers.f, NonInviteClientTransaction._timer_f_fired)
         self._send()
 
     def _timer_e_fired(self) -> None:
-        self._timer_r = None
         state = self.state
         if state is TRYING:
             interval = min(self._interval * 2, self._timers.t2)
@@ -334,17 +328,15 @@ class NonInviteClientTransaction(ClientTransaction):
             interval = self._timers.t2
         else:
             return
-        self._start_retransmit(interval, self._timer_e_fired)
+        self._start_retransmit(interval, NonInviteClientTransaction._timer_e_fired)
         self._send()
 
     def _timer_f_fired(self) -> None:
-        self._timer_t = None
         state = self.state
         if state is TRYING or state is PROCEEDING:
             self._fail(_TIMEOUT, f"Timer F fired: no final response to the {self.method}")
 
     def _timer_k_fired(self) -> None:
-        self._timer_t = None
         if self.state is COMPLETED:
             self._finish()
 
@@ -360,7 +352,7 @@ class NonInviteClientTransaction(ClientTransaction):
         self._cancel_timers()
         delay = self._timers.k
         if delay:
-            self._start_timeout(delay, self._timer_k_fired)
+            self._start_timeout(delay, NonInviteClientTransaction._timer_k_fired)
             self._user.response_received(self, response)
         else:
             self._finish(response)  # reliable transport: Timer K is zero

@@ -21,6 +21,7 @@ from .matching import (
     server_key,
     server_key_for_response,
 )
+from .scheduler import Scheduler
 from .server import InviteServerTransaction, NonInviteServerTransaction, ServerTransaction
 from .timers import TimerConfig
 
@@ -51,6 +52,7 @@ class TransactionLayer:
         "_config",
         "_merged",
         "_reliable",
+        "_scheduler",
         "_servers",
         "_transport",
         "_tu",
@@ -65,6 +67,7 @@ class TransactionLayer:
         timers: TimerConfig | None = None,
     ) -> None:
         self._clock = clock
+        self._scheduler = Scheduler(clock)
         self._transport = transport
         self._tu = tu
         config = TimerConfig() if timers is None else timers

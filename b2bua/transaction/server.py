@@ -153,11 +153,11 @@ class InviteServerTransaction(ServerTransaction):
                 self.state = COMPLETED
                 timers = self._timers
                 if timers.g is not None:
-                    self._start_retransmit(timers.g, self._timer_g_fired)
-                self._start_timeout(timers.h, self._timer_h_fired)
+                    self._start_retransmit(timers.g, InviteServerTransaction._timer_g_fired)
+                self._start_timeout(timers.h, InviteServerTransaction._timer_h_fired)
             elif status >= 200:
                 self.state = ACCEPTED
-                self._start_timeout(self._timers.l, self._timer_l_fired)
+                self._start_timeout(self._timers.l, InviteServerTransaction._timer_l_fired)
             self._send(response)
             return
         if state is ACCEPTED and 200 <= status < 300:
@@ -174,7 +174,7 @@ class InviteServerTransaction(ServerTransaction):
         """Send 100 Trying now, or arm its timer (called before the TU sees the INVITE)."""
         delay = self._timers.trying_delay
         if delay:
-            self._start_retransmit(delay, self._trying_fired)
+            self._start_retransmit(delay, InviteServerTransaction._trying_fired)
         else:
             self._send_trying()
 
@@ -187,28 +187,25 @@ class InviteServerTransaction(ServerTransaction):
         self._send(trying)
 
     def _trying_fired(self) -> None:
-        self._timer_r = None
         if self.state is PROCEEDING and self.last_response is None:
             self._send_trying()
 
     def _timer_g_fired(self) -> None:
-        self._timer_r = None
         if self.state is COMPLETED and self.last_response is not None:
-            self._start_retransmit(min(self._interval * 2, self._timers.t2), self._timer_g_fired)
+            self._start_retransmit(
+                min(self._interval * 2, self._timers.t2), InviteServerTransaction._timer_g_fired
+            )
             self._send(self.last_response)
 
     def _timer_h_fired(self) -> None:
-        self._timer_t = None
         if self.state is COMPLETED:
             self._fail(_TIMEOUT, "Timer H fired: no ACK for the final response")
 
     def _timer_i_fired(self) -> None:
-        self._timer_t = None
         if self.state is CONFIRMED:
             self._terminate()
 
     def _timer_l_fired(self) -> None:
-        self._timer_t = None
         if self.state is ACCEPTED:
             self._terminate()
 
@@ -233,7 +230,7 @@ class InviteServerTransaction(ServerTransaction):
             self._cancel_timers()
             delay = self._timers.i
             if delay:
-                self._start_timeout(delay, self._timer_i_fired)
+                self._start_timeout(delay, InviteServerTransaction._timer_i_fired)
             else:
                 self._terminate()
         elif state is ACCEPTED:
@@ -274,7 +271,7 @@ class NonInviteServerTransaction(ServerTransaction):
             self.state = COMPLETED
             delay = self._timers.j
             if delay:
-                self._start_timeout(delay, self._timer_j_fired)
+                self._start_timeout(delay, NonInviteServerTransaction._timer_j_fired)
             self._send(response)
             if not delay:
                 self._terminate()
@@ -286,7 +283,6 @@ class NonInviteServerTransaction(ServerTransaction):
         )
 
     def _timer_j_fired(self) -> None:
-        self._timer_t = None
         if self.state is COMPLETED:
             self._terminate()
 

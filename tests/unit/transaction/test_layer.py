@@ -228,9 +228,11 @@ def test_layer_works_with_a_plain_clock_object() -> None:
     clock = TinyClock()
     layer = TransactionLayer(clock, RecordingTransport(), RecordingTU())
     tx = layer.send_request(outgoing("OPTIONS"), BOB_UDP, RecordingUser())
-    assert [d for d, _ in clock.scheduled] == [0.5, 32.0]
+    # Timers E (0.5) and F (32) share one clock call, armed for the earliest.
+    assert [d for d, _ in clock.scheduled] == [0.5]
     layer.message_received(reply(tx.request, 200), FROM_BOB_UDP)
-    assert [h.live for _, h in clock.scheduled] == [False, False, True]  # E, F gone; K armed
+    # E and F cancelled: nothing left, the call goes; K gets a new one.
+    assert [(d, h.live) for d, h in clock.scheduled] == [(0.5, False), (5.0, True)]
 
 
 # -- origin and destination ------------------------------------------------------------------------
