@@ -24,6 +24,7 @@ import argparse
 import cProfile
 import gc
 import heapq
+import io
 import os
 import platform
 import pstats
@@ -35,16 +36,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from twisted.logger import globalLogBeginner
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from b2bua.config import parse_config  # noqa: E402
+from b2bua.logs import make_observer  # noqa: E402
 from b2bua.plugin import load_plugins  # noqa: E402
 from b2bua.service import B2BUAService  # noqa: E402
 
 SERVER = ("127.0.0.1", 5060)
 CALLER = ("127.0.0.2", 5061)
 CALLEE = ("127.0.0.3", 5062)
+
+#: ``--gc-threshold``: override the server's collector thresholds (experiments)
+GC_THRESHOLD: tuple[int, ...] = ()
 
 CONFIG = f"""
 [[listen]]
@@ -265,8 +272,15 @@ def run(
 ) -> dict[str, Any]:
     reactor = FakeReactor()
     config = parse_config(CONFIG, "<bench>")
+    # Begin logging as twistd does (else Twisted buffers the first events, and what
+    # they name, until someone does), through the production observer, into nothing.
+    globalLogBeginner.beginLoggingTo(
+        [make_observer(config.logging, io.StringIO())], redirectStandardIO=False
+    )
     service = B2BUAService(config, reactor=reactor, plugins=load_plugins(config))
     service.startService()  # binds the fake port, freezes start-up objects like production
+    if GC_THRESHOLD:
+        gc.set_threshold(*GC_THRESHOLD)
     proto = reactor.protocol
     inbox: deque[tuple[bytes, tuple[str, int]]] = deque()
     later: list[tuple[float, int, bytes, tuple[str, int]]] = []
@@ -376,7 +390,12 @@ def main() -> None:
     parser.add_argument(
         "--hold", action="store_true", help="hold the calls (no BYE): memory per concurrent call"
     )
+    parser.add_argument(
+        "--gc-threshold", default="", help="e.g. 700,10,10: gc.set_threshold after start-up"
+    )
     args = parser.parse_args()
+    global GC_THRESHOLD
+    GC_THRESHOLD = tuple(int(x) for x in args.gc_threshold.split(",") if x)
     print(f"# {platform.python_implementation()} {platform.python_version()}, {args.calls} calls"
           f" at {args.rate:g}/s simulated, {args.call_ms} ms each")  # fmt: skip
     figures = []
