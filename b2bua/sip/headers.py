@@ -85,6 +85,19 @@ def encode(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+#: Header key -> the ``Headers.cache`` entries that hold views decoded from that header.
+#: A change to the header drops exactly these; a header not listed has no cached view.
+VIEWS: dict[str, tuple[str, ...]] = {
+    "via": ("via", "vias"),
+    "from": ("from", "from-tag"),
+    "to": ("to", "to-tag"),
+    "call-id": ("call-id",),
+    "cseq": ("cseq",),
+    "contact": ("contacts",),
+    "max-forwards": ("max-forwards",),
+}
+
+
 #: One header line: (lookup key, name as written, value bytes, raw line or None).
 Entry = tuple[str, str, bytes, "bytes | None"]
 
@@ -92,8 +105,9 @@ Entry = tuple[str, str, bytes, "bytes | None"]
 class Headers:
     """Ordered header lines with case-insensitive, compact-form aware lookup.
 
-    ``cache`` holds structured views decoded by the message (Via, CSeq, ...); any
-    change through this class clears it, so views never go stale.
+    ``cache`` holds structured views decoded by the message (Via, CSeq, ...); a
+    change through this class drops the views of the header it changed (see
+    :data:`VIEWS`), so views never go stale and the others are not decoded again.
     """
 
     __slots__ = ("_entries", "_first", "cache")
@@ -113,10 +127,13 @@ class Headers:
         self.cache = {}
         return self
 
-    def _changed(self) -> None:
+    def _changed(self, key: str) -> None:
+        """Forget the first-line index and the cached views of header ``key``."""
         self._first = None
-        if self.cache:
-            self.cache.clear()
+        cache = self.cache
+        if cache:
+            for view in VIEWS.get(key, ()):
+                cache.pop(view, None)
 
     def _index(self) -> dict[str, int]:
         first = self._first
@@ -186,14 +203,19 @@ class Headers:
     def add(self, name: str, value: str | bytes, *, first: bool = False) -> None:
         """Append a line (or put it before all others with ``first=True``)."""
         data = value if isinstance(value, bytes) else encode(value)
-        entry: Entry = (header_key(name), name, data, None)
+        key = header_key(name)
+        entries = self._entries
         if first:
-            key = entry[0]
-            pos = next((i for i, e in enumerate(self._entries) if e[0] == key), None)
-            self._entries.insert(0 if pos is None else pos, entry)
-        else:
-            self._entries.append(entry)
-        self._changed()
+            pos = self._index().get(key)
+            entries.insert(0 if pos is None else pos, (key, name, data, None))
+            self._changed(key)
+            return
+        entries.append((key, name, data, None))
+        index = self._first
+        self._changed(key)
+        if index is not None:  # an appended line moves no other: keep the index
+            index.setdefault(key, len(entries) - 1)
+            self._first = index
 
     def set(self, name: str, value: str | bytes) -> None:
         """Replace every line of this header by one line, kept at the first one's place."""
@@ -206,7 +228,7 @@ class Headers:
             old = self._entries[pos]
             self._entries[pos] = (key, old[1], data, None)
             self._entries[pos + 1 :] = [e for e in self._entries[pos + 1 :] if e[0] != key]
-        self._changed()
+        self._changed(key)
 
     def remove(self, name: str) -> int:
         """Remove every line of this header; returns how many were removed."""
@@ -214,7 +236,7 @@ class Headers:
         before = len(self._entries)
         self._entries = [e for e in self._entries if e[0] != key]
         if len(self._entries) != before:
-            self._changed()
+            self._changed(key)
         return before - len(self._entries)
 
     def pop_first_value(self, name: str) -> str | None:
@@ -230,7 +252,7 @@ class Headers:
             self._entries[pos] = (k, written, encode(rest), None)
         else:
             del self._entries[pos]
-        self._changed()
+        self._changed(key)
         return head
 
     def copy(self) -> Headers:
