@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from .errors import SIPParseError
 from .grammar import WS, format_params, is_token, parse_params, quote, read_quoted, unquote_param
+from .patterns import CSEQ_RE, PARAM_PAIRS_RE, VIA
 from .uri import URI, parse_uri, split_hostport
 
 MAX_CSEQ = 2**32 - 1
@@ -67,8 +68,29 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
 
 
+#: One Via value in its usual shape (patterns.VIA), with the blanks a split list leaves.
+_VIA_RE = re.compile(rf"[ \t]*{VIA}[ \t]*")
+
+
+def via_from_match(m: re.Match[str]) -> Via:
+    """The Via of a match of patterns.VIA (transport, host, port, parameters groups).
+
+    The pattern has checked everything parse_via checks, so this only converts.
+    """
+    transport, host, port, ptext = m.group(1, 2, 3, 4)
+    params: dict[str, str | None] = (
+        {name.lower(): value or None for name, value in PARAM_PAIRS_RE.findall(ptext)}
+        if ptext
+        else {}
+    )
+    return Via(transport.upper(), host, None if port is None else int(port), params)
+
+
 def parse_via(text: str) -> Via:
     """Parse one Via value (``SIP/2.0/UDP host:port;params``)."""
+    fast = _VIA_RE.fullmatch(text)
+    if fast is not None:
+        return via_from_match(fast)
     m = _SENT_PROTOCOL.match(text)
     if m is None:
         raise SIPParseError(400, "malformed Via")
@@ -98,6 +120,9 @@ class CSeq:
 
 def parse_cseq(text: str) -> CSeq:
     """Parse ``CSeq: 1*DIGIT LWS Method`` (number at most 2**32-1)."""
+    fast = CSEQ_RE.fullmatch(text)
+    if fast is not None and int(fast.group(1)) <= MAX_CSEQ:
+        return CSeq(int(fast.group(1)), fast.group(2))
     parts = text.split()
     if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
         raise SIPParseError(400, "malformed CSeq")

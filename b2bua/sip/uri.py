@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 
 from .errors import SIPParseError
 from .grammar import format_params
+from .patterns import SIP_URI_RE, URI_PARAM_PAIRS_RE
 
 _ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGIT = "0123456789"
@@ -105,8 +107,13 @@ def unescape(text: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_ipv6(text: str) -> bool:
-    """An IPv6 address; ``x:::a.b.c.d`` is tolerated as RFC 5118 4.10 asks."""
+    """An IPv6 address; ``x:::a.b.c.d`` is tolerated as RFC 5118 4.10 asks.
+
+    ``ipaddress`` takes microseconds per call and peers repeat their addresses, so
+    answers are kept (a bounded cache: a pure function of the string).
+    """
     for candidate in (text, text.replace(":::", "::", 1) if ":::" in text and "." in text else ""):
         if candidate:
             try:
@@ -286,12 +293,26 @@ def _parse_uri_headers(text: str, what: str) -> dict[str, str]:
     return headers
 
 
+def _uri_from_match(m: re.Match[str]) -> URI:
+    """The URI of a match of patterns.SIP_URI, which checked what parse_uri checks."""
+    scheme, user, password, host, port, ptext = m.groups()
+    params: dict[str, str | None] = (
+        {name.lower(): value or None for name, value in URI_PARAM_PAIRS_RE.findall(ptext)}
+        if ptext
+        else {}
+    )
+    return URI(scheme.lower(), user, password, host, None if port is None else int(port), params)
+
+
 def parse_uri(text: str) -> URI:
     """Parse an absolute URI; sip, sips and tel are decoded into their parts.
 
     Raises :class:`SIPParseError` (400) for a malformed URI.  Unknown schemes are
     accepted as opaque URIs (a UAS that cannot handle one answers 416).
     """
+    fast = SIP_URI_RE.fullmatch(text)
+    if fast is not None:  # the usual sip: URI, checked by one pattern (see patterns.py)
+        return _uri_from_match(fast)
     what = "URI"
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or scheme[0] not in _ALPHA:
