@@ -16,9 +16,22 @@ from .fields import (
     parse_name_addr,
     parse_uint,
     parse_via,
+    via_from_match,
 )
 from .grammar import is_token, parse_params, read_quoted, split_outside_quotes
 from .headers import Headers, decode
+from .patterns import (
+    BYTE_B,
+    MEDIA_TYPE_B,
+    NAME_ADDR_B,
+    NAME_ADDR_LIST_B,
+    PARAM_PAIRS_RE,
+    TAGGED_RE,
+    TOKEN_LIST_B,
+    TOP_VIA_RE,
+    UINT9_B,
+    VIA_LIST_B,
+)
 from .uri import URI, parse_uri
 
 SIP_VERSION = "SIP/2.0"
@@ -118,6 +131,32 @@ _VALUE_CHECKS: dict[str, Callable[[str, str], None]] = {
     "unsupported": _tokens,
     "allow": _tokens,
 }
+#: Patterns for the usual shape of a header's whole value: a value that matches needs
+#: no further check (each accepts a subset of what its _VALUE_CHECKS entry accepts).
+_FAST_CHECKS: dict[str, re.Pattern[bytes]] = {
+    "via": VIA_LIST_B,
+    "from": NAME_ADDR_B,
+    "to": NAME_ADDR_B,
+    "reply-to": NAME_ADDR_B,
+    "refer-to": NAME_ADDR_B,
+    "referred-by": NAME_ADDR_B,
+    "contact": NAME_ADDR_LIST_B,
+    "route": NAME_ADDR_LIST_B,
+    "record-route": NAME_ADDR_LIST_B,
+    "p-asserted-identity": NAME_ADDR_LIST_B,
+    "path": NAME_ADDR_LIST_B,
+    "service-route": NAME_ADDR_LIST_B,
+    "max-forwards": BYTE_B,
+    "content-length": UINT9_B,
+    "min-expires": UINT9_B,
+    "rseq": UINT9_B,
+    "content-type": MEDIA_TYPE_B,
+    "require": TOKEN_LIST_B,
+    "proxy-require": TOKEN_LIST_B,
+    "supported": TOKEN_LIST_B,
+    "unsupported": TOKEN_LIST_B,
+    "allow": TOKEN_LIST_B,
+}
 #: Headers that may appear at most once.
 _SINGLE = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "content-length"})
 
@@ -132,10 +171,21 @@ _CALL_ID_RE = re.compile(f"{_WORD}(?:@{_WORD})?")
 def _tag_of(value: str, what: str) -> str | None:
     """The tag parameter of a From or To value, reading only the header parameters.
 
-    The fast path reads only what follows ``<...>``; values with quotes or without
-    angle brackets are decoded in full, so a bad quote or addr-spec is an error
-    here as it is in the full parse.
+    The usual shape (``[display] <URI>;params``, no quotes after the display name)
+    is read by one pattern.  Otherwise the fast path reads only what follows
+    ``<...>``; values with quotes or without angle brackets are decoded in full, so
+    a bad quote or addr-spec is an error here as it is in the full parse.
     """
+    m = TAGGED_RE.fullmatch(value)
+    if m is not None:
+        params = m.group(1)
+        if not params:
+            return None
+        tag: str | None = None
+        for name, param in PARAM_PAIRS_RE.findall(params):
+            if name.lower() == "tag":
+                tag = param or None  # the last one wins, as in a dict of the params
+        return tag
     if value.startswith('"'):
         _, end = read_quoted(value, 0)  # raises on an unbalanced quote
         value = value[end:]
@@ -159,9 +209,25 @@ _ESSENTIAL = (
     ("via", "Via"),
 )
 
+#: Header names already found to be tokens (bounded: odd input cannot grow it).
+_TOKEN_NAMES: set[str] = set()
+_TOKEN_NAMES_MAX = 512
+
+#: Marks a view that is not cached yet, where None is a valid view.
+_MISSING: Any = object()
+
+
+def _split_list(text: str) -> list[str]:
+    """A comma-separated header value cut into its values."""
+    return text.split(",") if '"' not in text else split_outside_quotes(text, ",")
+
 
 class Message:
-    """What requests and responses share: headers, body, version and header views."""
+    """What requests and responses share: headers, body, version and header views.
+
+    The views (``top_via``, ``cseq``, ``call_id``, the tags...) are decoded once and
+    kept in ``headers.cache`` until the header they come from changes.
+    """
 
     __slots__ = ("body", "headers", "version")
 
@@ -190,45 +256,76 @@ class Message:
             raise SIPParseError(400, f"missing {name} header")
         return value
 
+    def _first_value(self, key: str, name: str) -> str:
+        """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
+        headers = self.headers
+        i = headers._index().get(key)
+        if i is None:
+            raise SIPParseError(400, f"missing {name} header")
+        return decode(headers._entries[i][2])
+
     @property
     def call_id(self) -> str:
         """The Call-ID (``word ["@" word]``, RFC 3261 25.1)."""
-
-        def build() -> str:
-            value = self._required("Call-ID").strip(" \t")
+        cache = self.headers.cache
+        value: str | None = cache.get("call-id")
+        if value is None:
+            value = self._first_value("call-id", "Call-ID").strip(" \t")
             if _CALL_ID_RE.fullmatch(value) is None:
                 raise SIPParseError(400, "malformed Call-ID")
-            return value
-
-        return self._view("call-id", build)  # type: ignore[no-any-return]
+            cache["call-id"] = value
+        return value
 
     @property
     def cseq(self) -> CSeq:
         """The CSeq header, decoded."""
-        return self._view("cseq", lambda: parse_cseq(self._required("CSeq")))  # type: ignore[no-any-return]
+        cache = self.headers.cache
+        value: CSeq | None = cache.get("cseq")
+        if value is None:
+            value = cache["cseq"] = parse_cseq(self._first_value("cseq", "CSeq"))
+        return value
 
     @property
     def vias(self) -> list[Via]:
-        """Every Via value, top first."""
+        """Every Via value, top first (decoded on demand: the hot path reads top_via)."""
 
         def build() -> list[Via]:
             out: list[Via] = []
             for key, _name, value, _raw in self.headers._entries:
                 if key == "via":
-                    text = decode(value)
-                    parts = text.split(",") if '"' not in text else split_outside_quotes(text, ",")
-                    out.extend(parse_via(part) for part in parts)
+                    out.extend(parse_via(part) for part in _split_list(decode(value)))
             return out
 
         return self._view("vias", build)  # type: ignore[no-any-return]
 
     @property
     def top_via(self) -> Via:
-        """The topmost Via value."""
-        vias = self.vias
-        if not vias:
-            raise SIPParseError(400, "missing Via header")
-        return vias[0]
+        """The topmost Via value, decoded alone.
+
+        The Via values below it are not decoded: ``parse_message`` and
+        ``validate()`` check them (:meth:`check_vias`), ``vias`` decodes them.
+        """
+        cache = self.headers.cache
+        via: Via | None = cache.get("via")
+        if via is None:
+            text = self._first_value("via", "Via")
+            m = TOP_VIA_RE.match(text)
+            via = via_from_match(m) if m is not None else parse_via(_split_list(text)[0])
+            cache["via"] = via
+        return via
+
+    def check_vias(self) -> None:
+        """Raise SIPParseError, as decoding ``vias`` would, if any Via value is malformed.
+
+        Each Via line is matched against the usual shape of a Via list first; only a
+        line that does not match is decoded the general way (which accepts it or
+        raises the exact error).  Nothing is built for good lines.
+        """
+        fast = VIA_LIST_B.fullmatch
+        for key, _name, value, _raw in self.headers._entries:
+            if key == "via" and fast(value) is None:
+                _ = self.vias
+                return
 
     @property
     def branch(self) -> str | None:
@@ -248,18 +345,36 @@ class Message:
     @property
     def from_tag(self) -> str | None:
         """The From tag (found without decoding the whole From header)."""
-        return self._view("from-tag", lambda: _tag_of(self._required("From"), "From"))  # type: ignore[no-any-return]
+        cache = self.headers.cache
+        tag: str | None = cache.get("from-tag", _MISSING)
+        if tag is _MISSING:
+            tag = cache["from-tag"] = _tag_of(self._first_value("from", "From"), "From")
+        return tag
 
     @property
     def to_tag(self) -> str | None:
         """The To tag (None outside a dialog)."""
-        return self._view("to-tag", lambda: _tag_of(self._required("To"), "To"))  # type: ignore[no-any-return]
+        cache = self.headers.cache
+        tag: str | None = cache.get("to-tag", _MISSING)
+        if tag is _MISSING:
+            tag = cache["to-tag"] = _tag_of(self._first_value("to", "To"), "To")
+        return tag
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards, or None when absent."""
-        value = self.headers.get("Max-Forwards")
-        return None if value is None else parse_uint(value, "Max-Forwards", 255)
+        cache = self.headers.cache
+        value: int | None = cache.get("max-forwards", _MISSING)
+        if value is _MISSING:
+            headers = self.headers
+            i = headers._index().get("max-forwards")
+            value = (
+                None
+                if i is None
+                else parse_uint(decode(headers._entries[i][2]), "Max-Forwards", 255)
+            )
+            cache["max-forwards"] = value
+        return value
 
     @property
     def contacts(self) -> list[NameAddr]:
@@ -276,7 +391,11 @@ class Message:
         return None if value is None else value.partition(";")[0].strip(" \t").lower()
 
     def validate(self) -> None:
-        """Decode every header this library knows; raise SIPParseError on the first bad one."""
+        """Decode every header this library knows; raise SIPParseError on the first bad one.
+
+        A value in its usual shape is accepted by one pattern (patterns.py) without
+        being decoded; any other goes through the general check for its header.
+        """
         index = self.headers._index()
         for key, name in _ESSENTIAL:
             if key not in index:
@@ -285,17 +404,25 @@ class Message:
         if isinstance(self, Request) and self.cseq.method != self.method:
             raise SIPParseError(400, "CSeq method does not match the request method")
         seen: set[str] = set()
+        fast = _FAST_CHECKS
         checks = _VALUE_CHECKS
+        token_names = _TOKEN_NAMES
         for key, name, value, _raw in self.headers._entries:
             if key in _SINGLE:
                 if key in seen:
                     raise SIPParseError(400, f"more than one {name} header")
                 seen.add(key)
+            pattern = fast.get(key)
+            if pattern is not None and pattern.fullmatch(value) is not None:
+                continue
             check = checks.get(key)
             if check is not None:
                 check(decode(value), name)
-            elif not is_token(name):
-                raise SIPParseError(400, f"bad header name {name[:40]!r}")
+            elif name not in token_names:
+                if not is_token(name):
+                    raise SIPParseError(400, f"bad header name {name[:40]!r}")
+                if len(token_names) < _TOKEN_NAMES_MAX:
+                    token_names.add(name)
 
 
 class Request(Message):

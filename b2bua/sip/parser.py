@@ -112,11 +112,44 @@ def _header_name(name_b: bytes) -> tuple[str, str]:
 
 
 def parse_head(head: bytes, limits: Limits) -> Request | Response:
-    """Parse a start line and header section (without the blank line)."""
+    """Parse a start line and header section (without the blank line).
+
+    The usual head (no folded line, shorter than a line may be) goes through a
+    tight loop; any other through the general one, which unfolds and checks every
+    line's length.  Both raise the same errors for the same lines.
+    """
     lines = head.split(b"\r\n")
     if len(lines) - 1 > limits.max_headers:
         raise SIPParseError(400, f"more header lines than max_headers ({limits.max_headers})")
     msg = _parse_start_line(lines[0], limits)
+    if len(head) > limits.max_line_length or b"\r\n " in head or b"\r\n\t" in head:
+        msg.headers = _general_headers(head, lines, limits)
+        return msg
+    entries: list[Entry] = []
+    first: dict[str, int] = {}
+    names = _NAME_CACHE
+    single = _SINGLE
+    for i, line in enumerate(lines):
+        if not i:
+            continue  # the start line
+        name_b, colon, value = line.partition(b":")
+        known = names.get(name_b)
+        if known is None or not colon:
+            if not colon or not name_b:
+                raise SIPParseError(400, "header line without a name and colon")
+            known = _header_name(name_b.rstrip(b" \t"))
+        name, key = known
+        if key not in first:
+            first[key] = i - 1
+        elif key in single:
+            raise SIPParseError(400, f"more than one {name} header")
+        entries.append((key, name, value.strip(b" \t"), line))
+    msg.headers = Headers._from_entries(entries, first)
+    return msg
+
+
+def _general_headers(head: bytes, lines: list[bytes], limits: Limits) -> Headers:
+    """The header ``lines`` of any ``head``: folded lines joined, lengths checked."""
     max_line = limits.max_line_length
     check_length = len(head) > max_line
     entries: list[Entry] = []
@@ -127,8 +160,7 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
             raise SIPParseError(400, "continuation line before the first header")
         logical, raws = _unfold(lines[1:])
     else:
-        del lines[0]
-        logical = raws = lines
+        logical = raws = lines[1:]
     for line, raw in zip(logical, raws, strict=True):
         if check_length and len(line) > max_line:
             raise SIPParseError(400, f"header line longer than max_line_length ({max_line})")
@@ -145,8 +177,7 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
         elif key in _SINGLE:
             raise SIPParseError(400, f"more than one {name} header")
         entries.append((key, name, line[colon + 1 :].strip(b" \t"), raw))
-    msg.headers = Headers._from_entries(entries, first)
-    return msg
+    return Headers._from_entries(entries, first)
 
 
 def _content_length(msg: Request | Response) -> int | None:
@@ -176,7 +207,9 @@ def _check_essentials(msg: Request | Response) -> None:
     cseq = msg.cseq
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SIPParseError(400, "CSeq method does not match the request method")
-    _ = (msg.call_id, msg.top_via, msg.from_tag, msg.to_tag)
+    _ = (msg.call_id, msg.top_via)
+    msg.check_vias()  # every Via, as a syntax check: only the top one is decoded
+    _ = (msg.from_tag, msg.to_tag)
 
 
 def parse_message(data: bytes, limits: Limits | None = None) -> Request | Response:
@@ -350,7 +383,7 @@ def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None
         parts[0].decode("ascii"), b" ".join(parts[1:-1]).decode("utf-8", "replace"), headers
     )
     try:
-        _ = request.top_via
+        _ = request.vias  # every Via must be readable to route the answer
     except SIPParseError:
         return None
     return request
