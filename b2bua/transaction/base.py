@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, ClassVar
 
-from ..sip import Origin, Request, Response
+from ..sip import Message, Origin, Request, Response
 
 if TYPE_CHECKING:
     from .client import ClientTransaction
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .server import ServerTransaction
     from .timers import TransportTimers
 
-__all__ = ["NULL_USER", "NullUser", "Transaction", "TransactionState"]
+__all__ = ["NULL_USER", "NullUser", "Transaction", "TransactionState", "drop_views"]
 
 
 class TransactionState(enum.Enum):
@@ -31,6 +31,17 @@ class TransactionState(enum.Enum):
 
 
 TERMINATED = TransactionState.TERMINATED
+
+
+def drop_views(message: Message) -> None:
+    """Forget the header views decoded from ``message`` (Vias, CSeq, NameAddrs, the parsed
+    Request-URI): they are rebuilt on demand, and a transaction that lingers 32 s to absorb
+    retransmissions should not keep them alive (each is an object the GC walks)."""
+    headers = message.headers
+    if headers.cache:
+        headers.cache = {}  # a new empty dict is not GC-tracked; a cleared one stays so
+    if isinstance(message, Request):
+        message.set_uri(message.uri)  # drops the parsed URI, keeps the text
 
 
 class Transaction:
@@ -113,6 +124,26 @@ class Transaction:
             scheduler.cancel(self, "_timer_r")
         if self._timer_t is not None:
             scheduler.cancel(self, "_timer_t")
+
+    # -- lingering ---------------------------------------------------------------
+    # In the states that only absorb or answer retransmissions (INVITE server
+    # Accepted/Completed-over-TCP/Confirmed, non-INVITE server Completed, INVITE
+    # client Accepted/Completed, non-INVITE client Completed) the transaction
+    # lives on for up to 64*T1 after its call may have ended.  T1 after entering
+    # them (the retransmit slot is free there) it drops the decoded views of the
+    # messages it keeps; not at once, because the TU usually holds the same
+    # messages while it sets the call up and would decode them again.  Once that
+    # ran (``_timer_r`` is None again), what is re-sent later is shed right away.
+    def _linger(self) -> None:
+        layer = self._layer
+        layer._scheduler.start(layer._linger_delay, self, "_timer_r", Transaction._linger_fired)
+
+    def _linger_fired(self) -> None:
+        self._shed()
+
+    def _shed(self) -> None:
+        """Drop the decoded views of every message the transaction keeps."""
+        drop_views(self.request)
 
     # -- termination -----------------------------------------------------------
     def _terminate(self) -> None:

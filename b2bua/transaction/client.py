@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..sip import Address, Headers, Request, Response
-from .base import NULL_USER, Transaction, TransactionState
+from .base import NULL_USER, Transaction, TransactionState, drop_views
 from .failures import FailureKind, SynthesizedResponse, TransactionFailure
 
 if TYPE_CHECKING:
@@ -144,6 +144,15 @@ class ClientTransaction(Transaction):
         ended = getattr(user, "transaction_terminated", None)
         if ended is not None:
             ended(self)
+        self._shed()  # a cancelled timer's entry may keep this object a while longer
+
+    def _release_user(self) -> None:
+        """In Completed, once the final response was passed up, forget a user that cannot
+        hear from this transaction again (one without ``transaction_terminated``), so it
+        (the bridge's Attempt, and the call behind it) need not outlive the call by Timer D/K.
+        """
+        if self.state is COMPLETED and getattr(self._user, "transaction_terminated", None) is None:
+            self._user = NULL_USER
 
     def _unregister(self) -> None:
         self._user = NULL_USER
@@ -266,6 +275,7 @@ class InviteClientTransaction(ClientTransaction):
             if state is CALLING or state is PROCEEDING:
                 self.state = ACCEPTED
                 self._cancel_timers()
+                self._linger()
                 self._start_timeout(self._timers.m, InviteClientTransaction._timer_m_fired)
             elif state is COMPLETED:
                 # A 2xx after a non-2xx final (a misbehaving fork): the TU core may
@@ -281,15 +291,24 @@ class InviteClientTransaction(ClientTransaction):
             ack = self._ack = build_ack(self.request, response)
             delay = self._timers.d
             if delay:
+                self._linger()
                 self._start_timeout(delay, InviteClientTransaction._timer_d_fired)
             self._layer._transport.send_request(ack, self.destination)
             if delay:
                 self._user.response_received(self, response)
+                self._release_user()
             else:
                 self._finish(response)  # reliable transport: Timer D is zero
         elif state is COMPLETED and self._ack is not None:
             # A retransmitted final response: the ACK was lost, send it again.
             self._layer._transport.send_request(self._ack, self.destination)
+            if self._timer_r is None:
+                drop_views(self._ack)
+
+    def _shed(self) -> None:
+        super()._shed()
+        if self._ack is not None:
+            drop_views(self._ack)
 
     def _transport_error(self, reason: str) -> None:
         state = self.state
@@ -352,8 +371,10 @@ class NonInviteClientTransaction(ClientTransaction):
         self._cancel_timers()
         delay = self._timers.k
         if delay:
+            self._linger()
             self._start_timeout(delay, NonInviteClientTransaction._timer_k_fired)
             self._user.response_received(self, response)
+            self._release_user()
         else:
             self._finish(response)  # reliable transport: Timer K is zero
 

@@ -50,6 +50,7 @@ class TransactionLayer:
         "_clients",
         "_clock",
         "_config",
+        "_linger_delay",
         "_merged",
         "_reliable",
         "_scheduler",
@@ -72,6 +73,8 @@ class TransactionLayer:
         self._tu = tu
         config = TimerConfig() if timers is None else timers
         self._config = config
+        #: how long a transaction that only absorbs retransmissions keeps decoded views
+        self._linger_delay = config.t1
         self._unreliable = config.for_transport(reliable=False)
         self._reliable = config.for_transport(reliable=True)
         self._clients: dict[tuple[object, ...], ClientTransaction] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..sip import Origin, Request, Response, response_for
-from .base import NULL_USER, Transaction, TransactionState
+from .base import NULL_USER, Transaction, TransactionState, drop_views
 from .failures import FailureKind, TransactionFailure, TransactionStateError
 
 if TYPE_CHECKING:
@@ -117,6 +117,13 @@ class ServerTransaction(Transaction):
         if terminate:
             self._terminate()
         tu.server_transaction_failed(self, TransactionFailure(kind, reason))
+        if terminate:
+            self._shed()
+
+    def _shed(self) -> None:
+        super()._shed()
+        if self.last_response is not None:
+            drop_views(self.last_response)
 
     def _unregister(self) -> None:
         self._tu = NULL_USER
@@ -154,15 +161,20 @@ class InviteServerTransaction(ServerTransaction):
                 timers = self._timers
                 if timers.g is not None:
                     self._start_retransmit(timers.g, InviteServerTransaction._timer_g_fired)
+                else:
+                    self._linger()
                 self._start_timeout(timers.h, InviteServerTransaction._timer_h_fired)
             elif status >= 200:
                 self.state = ACCEPTED
+                self._linger()
                 self._start_timeout(self._timers.l, InviteServerTransaction._timer_l_fired)
             self._send(response)
             return
         if state is ACCEPTED and 200 <= status < 300:
             self.last_response = response
             self._send(response)
+            if self._timer_r is None:  # lingering views already shed
+                drop_views(response)
             return
         if state is TERMINATED:
             return
@@ -221,6 +233,8 @@ class InviteServerTransaction(ServerTransaction):
                 self._send(last)
         elif state is COMPLETED and last is not None:
             self._send(last)
+            if self._timer_r is None:  # no Timer G (TCP) and the views already shed
+                drop_views(last)
         # Confirmed and Accepted absorb retransmissions.
 
     def _ack_received(self, request: Request, origin: Origin) -> None:
@@ -230,9 +244,11 @@ class InviteServerTransaction(ServerTransaction):
             self._cancel_timers()
             delay = self._timers.i
             if delay:
+                self._linger()
                 self._start_timeout(delay, InviteServerTransaction._timer_i_fired)
             else:
                 self._terminate()
+                self._shed()  # Timer H's cancelled entry may keep this object a while
         elif state is ACCEPTED:
             self._tu.ack_received(request, origin)
         # Confirmed absorbs ACK retransmissions; an ACK before any final is ignored.
@@ -271,10 +287,12 @@ class NonInviteServerTransaction(ServerTransaction):
             self.state = COMPLETED
             delay = self._timers.j
             if delay:
+                self._linger()
                 self._start_timeout(delay, NonInviteServerTransaction._timer_j_fired)
             self._send(response)
             if not delay:
                 self._terminate()
+                self._shed()
             return
         if state is TERMINATED:
             return
@@ -291,6 +309,8 @@ class NonInviteServerTransaction(ServerTransaction):
         last = self.last_response
         if last is not None and (self.state is PROCEEDING or self.state is COMPLETED):
             self._send(last)
+            if self._timer_r is None and self.state is COMPLETED:  # views already shed
+                drop_views(last)
         # Trying absorbs retransmissions (RFC 3261 17.2.2).
 
     def _transport_error(self, reason: str) -> None:
