@@ -91,6 +91,11 @@ def parse_via(text: str) -> Via:
     fast = _VIA_RE.fullmatch(text)
     if fast is not None:
         return via_from_match(fast)
+    return parse_via_general(text)
+
+
+def parse_via_general(text: str) -> Via:
+    """parse_via without the pattern for the usual shape: any Via value, every error."""
     m = _SENT_PROTOCOL.match(text)
     if m is None:
         raise SIPParseError(400, "malformed Via")
@@ -123,6 +128,11 @@ def parse_cseq(text: str) -> CSeq:
     fast = CSEQ_RE.fullmatch(text)
     if fast is not None and int(fast.group(1)) <= MAX_CSEQ:
         return CSeq(int(fast.group(1)), fast.group(2))
+    return parse_cseq_general(text)
+
+
+def parse_cseq_general(text: str) -> CSeq:
+    """parse_cseq without the pattern for the usual shape: any value, every error."""
     parts = text.split()
     if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
         raise SIPParseError(400, "malformed CSeq")

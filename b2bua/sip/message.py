@@ -186,6 +186,11 @@ def _tag_of(value: str, what: str) -> str | None:
             if name.lower() == "tag":
                 tag = param or None  # the last one wins, as in a dict of the params
         return tag
+    return _tag_of_general(value, what)
+
+
+def _tag_of_general(value: str, what: str) -> str | None:
+    """_tag_of without the pattern for the usual shape."""
     if value.startswith('"'):
         _, end = read_quoted(value, 0)  # raises on an unbalanced quote
         value = value[end:]

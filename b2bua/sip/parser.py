@@ -383,7 +383,8 @@ def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None
         parts[0].decode("ascii"), b" ".join(parts[1:-1]).decode("utf-8", "replace"), headers
     )
     try:
-        _ = request.vias  # every Via must be readable to route the answer
+        _ = request.top_via
+        request.check_vias()  # every Via must be readable to route the answer
     except SIPParseError:
         return None
     return request

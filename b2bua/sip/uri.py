@@ -313,6 +313,11 @@ def parse_uri(text: str) -> URI:
     fast = SIP_URI_RE.fullmatch(text)
     if fast is not None:  # the usual sip: URI, checked by one pattern (see patterns.py)
         return _uri_from_match(fast)
+    return parse_uri_general(text)
+
+
+def parse_uri_general(text: str) -> URI:
+    """parse_uri without the pattern for the usual sip: URI: any URI, every error."""
     what = "URI"
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or scheme[0] not in _ALPHA:

@@ -1,0 +1,270 @@
+"""The fast path of b2bua.sip (patterns.py) never changes what the general code decides.
+
+Every pattern must accept only values the general code accepts, and what a view
+builds from a match must equal what the general code builds.  Checked on values
+generated from the grammar and on good values mutated one character at a time; and
+each pattern must take linear time on long, nasty input.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from b2bua.sip import Headers, Request, SIPParseError, Via, parse_message, patterns, salvage_request
+from b2bua.sip.fields import parse_cseq, parse_cseq_general, parse_via, parse_via_general
+from b2bua.sip.message import _FAST_CHECKS, _VALUE_CHECKS, _tag_of, _tag_of_general
+from b2bua.sip.uri import URI, parse_uri, parse_uri_general
+from tests.unit.sip.sipdata import build, request
+from tests.unit.sip.test_properties import PROPERTY, hosts, params, parties, ports, sip_uris
+
+#: Good values of every header with a fast check, in the shapes real messages use.
+GOOD: dict[str, list[str]] = {
+    "via": [
+        "SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bKnashds8;rport",
+        "SIP/2.0/TCP 192.0.2.4;branch=z9hG4bK1;received=192.0.2.9;rport=5061;ttl=16",
+        "SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TLS b.example.com:5061;maddr=x",
+        "SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bK2;received=[2001:db8::1]",
+    ],
+    "from": [
+        '"Alice Liddell" <sip:alice@atlanta.example.com>;tag=9fxced76sl',
+        "Bob <sips:bob:pw@biloxi.example.com:5061;transport=tcp>;tag=a;x",
+        "sip:carol@chicago.example.com;tag=887s",
+        "<sip:%61lice@192.0.2.1>",
+    ],
+    "contact": [
+        "<sip:alice@192.0.2.101:5060;transport=udp>;expires=60",
+        '"A" <sip:a@a.example.com>, B <sip:b@b.example.com;lr>;q=0.5',
+        "<sip:a,b@a.example.com>",
+    ],
+    "max-forwards": ["70", "0", "255", "256"],
+    "content-length": ["0", "349", "123456789", "1234567890"],
+    "content-type": ["application/sdp", "multipart/mixed;boundary=unique-boundary-1"],
+    "allow": ["INVITE, ACK, CANCEL, OPTIONS, BYE", " , INVITE ,, ", "100rel"],
+}
+#: Characters that matter to the grammars, for mutations.
+ALPHABET = ' \t"<>;:,=@[]%?&/\\*.-+~ab0159ZTLtlgrpoSIP'
+
+
+def _outcome(check: object, *args: object) -> tuple[str, object]:
+    """("ok", result) or ("error", (status, reason)): what a call decides."""
+    assert callable(check)
+    try:
+        return ("ok", check(*args))
+    except SIPParseError as error:
+        return ("error", (error.status, error.reason))
+
+
+def _fields(outcome: tuple[str, object]) -> tuple[str, object]:
+    """An outcome with a Via or URI result replaced by its fields, for comparing."""
+    kind, result = outcome
+    if isinstance(result, Via):
+        return kind, (result.protocol, result.transport, result.host, result.port, result.params)
+    if isinstance(result, URI):
+        uri = result
+        return kind, (uri.scheme, uri.user, uri.password, uri.host, uri.port, uri.params)
+    return outcome
+
+
+def _assert_fast_agrees(key: str, value: str) -> None:
+    """Whatever the fast path makes of ``value``, the general code makes the same."""
+    data = value.encode("utf-8", "surrogateescape")
+    if _FAST_CHECKS[key].fullmatch(data) is not None:
+        _VALUE_CHECKS[key](value, key)  # must not raise
+    if key == "via":
+        for part in value.split(","):
+            assert _fields(_outcome(parse_via, part)) == _fields(_outcome(parse_via_general, part))
+        top = patterns.TOP_VIA_RE.match(value)
+        if top is not None:
+            via = parse_via_general(value.split(",")[0])
+            assert (top.group(1).upper(), top.group(2)) == (via.transport, via.host)
+    if key in ("from", "contact"):
+        for part in value.split(",") if key == "contact" else [value]:
+            assert _outcome(_tag_of, part, "From") == _outcome(_tag_of_general, part, "From")
+            inner = part[part.find("<") + 1 : part.find(">")] if "<" in part else part
+            assert _fields(_outcome(parse_uri, inner)) == _fields(
+                _outcome(parse_uri_general, inner)
+            )
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k, vs in GOOD.items() for v in vs])
+def test_good_values_take_the_fast_path_or_agree(key: str, value: str) -> None:
+    _assert_fast_agrees(key, value)
+
+
+def test_the_usual_values_do_take_the_fast_path() -> None:
+    """The benchmark's INVITE must not fall back: that is what the patterns are for."""
+    for key, values in GOOD.items():
+        for value in values[:2]:
+            assert _FAST_CHECKS[key].fullmatch(value.encode()) is not None, (key, value)
+
+
+@PROPERTY
+@given(st.data())
+def test_mutated_values_decide_as_the_general_code(data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(sorted(GOOD)))
+    value = data.draw(st.sampled_from(GOOD[key]))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(value)))
+        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        char = data.draw(st.sampled_from(ALPHABET))
+        if op == "insert":
+            value = value[:at] + char + value[at:]
+        elif op == "delete":
+            value = value[:at] + value[at + 1 :]
+        else:
+            value = value[:at] + char + value[at + 1 :]
+    _assert_fast_agrees(key, value)
+
+
+@PROPERTY
+@given(sip_uris())
+def test_generated_uris_parse_as_the_general_code_parses_them(text: str) -> None:
+    assert _fields(_outcome(parse_uri, text)) == _fields(_outcome(parse_uri_general, text))
+
+
+@PROPERTY
+@given(parties(tag=True))
+def test_generated_name_addrs_pass_the_fast_check_only_when_valid(party: object) -> None:
+    text = party.text  # type: ignore[attr-defined]
+    _assert_fast_agrees("from", text)
+    _assert_fast_agrees("contact", f"{text}, {text}")
+
+
+@PROPERTY
+@given(
+    st.sampled_from(["UDP", "tcp", "TLS", "SCTP", "WS", "x-new"]),
+    hosts,
+    ports,
+    params,
+    st.sampled_from(["", ";rport", ";rport=5060", ";ttl=1", ";TTL=255", ";ttl=256", ";rport=0"]),
+)
+def test_generated_vias_parse_as_the_general_code_parses_them(
+    transport: str, host: str, port: int | None, extra: dict[str, str | None], special: str
+) -> None:
+    hostport = host if port is None else f"{host}:{port}"
+    rest = "".join(f";{k}" if v is None else f";{k}={v}" for k, v in extra.items())
+    text = f"SIP/2.0/{transport} {hostport};branch=z9hG4bK1{rest}{special}"
+    _assert_fast_agrees("via", text)
+    _assert_fast_agrees("via", f"{text} , {text}")
+
+
+@pytest.mark.parametrize(
+    "text", ["1 INVITE", " 4294967295 ACK ", "4294967296 BYE", "01 X", "1\tINVITE", "1  BYE x"]
+)
+def test_cseq_fast_path_agrees(text: str) -> None:
+    fast, general = _outcome(parse_cseq, text), _outcome(parse_cseq_general, text)
+    assert fast == general
+
+
+NASTY = [
+    "a" * 20000 + "!",
+    "a-" * 10000 + "!",
+    "a." * 10000 + "!",
+    "1." * 10000,
+    ";a" * 10000 + ";",
+    " " * 20000 + ",",
+    ", " * 10000 + "!",
+    "%4" * 10000,
+    '"' + "a" * 20000,
+    "<sip:" + "a" * 20000 + "@",
+    "SIP/2.0/UDP " + "a" * 20000 + "!",
+    "sip:" + "a;" * 10000 + "@",
+    "sip:a@" + "b" * 20000 + "-",
+    "a " * 10000 + "<",
+]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        patterns.TOP_VIA_RE,
+        patterns.SIP_URI_RE,
+        patterns.TAGGED_RE,
+        patterns.CSEQ_RE,
+        *sorted(set(_FAST_CHECKS.values()), key=lambda p: p.pattern),
+    ],
+    ids=lambda p: str(p.pattern)[:30],
+)
+def test_patterns_take_linear_time(pattern: object) -> None:
+    began = time.monotonic()
+    for nasty in NASTY:
+        for text in (nasty, "SIP/2.0/UDP h;" + nasty, "<sip:a@b>;" + nasty, "A <sip:" + nasty):
+            subject: str | bytes = text
+            if isinstance(pattern.pattern, bytes):  # type: ignore[attr-defined]
+                subject = text.encode()
+            pattern.fullmatch(subject)  # type: ignore[attr-defined]
+            pattern.match(subject)  # type: ignore[attr-defined]
+    assert time.monotonic() - began < 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Only the top Via is decoded; the others are still checked
+# --------------------------------------------------------------------------------------
+
+BAD_SECOND_VIAS = [
+    "SIP/2.0/UDP second.example.com:99999;branch=z9hG4bK2",
+    "SIP/2.0/UDP second.example.com;ttl=300",
+    "SIP/2.0/UDP 999.0.0.1;branch=z9hG4bK2",
+    "garbage",
+    "SIP/2.0/UDP second.example.com;branch=",
+]
+
+
+@pytest.mark.parametrize("bad", BAD_SECOND_VIAS)
+def test_a_bad_second_via_is_refused_as_the_general_code_refuses_it(bad: str) -> None:
+    for data in (
+        request("OPTIONS", f"Via: {bad}"),
+        request("OPTIONS").replace(b"branch=z9hG4bK776asdhds", b"branch=z9hG4bK1, " + bad.encode()),
+    ):
+        with pytest.raises(SIPParseError) as info:
+            parse_message(data)
+        expected = _outcome(parse_via_general, bad.strip())
+        assert expected[0] == "error"
+        assert ("error", (info.value.status, info.value.reason)) == expected
+        assert salvage_request(data) is None
+
+
+def test_top_via_decodes_the_top_value_alone() -> None:
+    headers = Headers()
+    headers.add("Via", "SIP/2.0/UDP top.example.com;branch=z9hG4bKtop, garbage")
+    message = Request("OPTIONS", "sip:bob@biloxi.example.com", headers)
+    assert message.top_via.host == "top.example.com"
+    with pytest.raises(SIPParseError):
+        message.check_vias()
+    with pytest.raises(SIPParseError):
+        _ = message.vias
+
+
+def test_views_are_decoded_once_and_kept_across_changes_to_other_headers() -> None:
+    m = parse_message(request("INVITE", "Contact: <sip:alice@pc33.atlanta.example.com>"))
+    via, cseq, from_tag = m.top_via, m.cseq, m.from_tag
+    assert m.top_via is via and m.cseq is cseq
+    m.headers.set("To", "<sip:bob@biloxi.example.com>;tag=xyz")
+    m.headers.add("Record-Route", "<sip:proxy.example.com;lr>")
+    assert m.top_via is via and m.cseq is cseq and m.from_tag == from_tag
+    assert m.to_tag == "xyz"
+    m.headers.add("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKnew", first=True)
+    assert m.top_via.host == "proxy.example.com"
+    assert m.cseq is cseq
+
+
+def test_a_head_with_a_line_too_long_or_folded_takes_the_general_loop() -> None:
+    """Both loops give the same headers."""
+    plain = parse_message(request("OPTIONS", "Subject: hello world"))
+    folded = parse_message(request("OPTIONS", "Subject: hello\r\n world"))
+    assert plain.headers == folded.headers
+    data = build(
+        "OPTIONS sip:bob@biloxi.example.com SIP/2.0",
+        "Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds",
+        "To: <sip:bob@biloxi.example.com>",
+        "From: <sip:alice@atlanta.example.com>;tag=1",
+        "Call-ID: a@b",
+        "CSeq: 1 OPTIONS",
+        "X-Line: " + "x" * 9000,
+    )
+    with pytest.raises(SIPParseError, match="max_line_length"):
+        parse_message(data)
