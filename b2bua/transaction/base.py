@@ -31,6 +31,9 @@ class TransactionState(enum.Enum):
 
 
 TERMINATED = TransactionState.TERMINATED
+CALLING = TransactionState.CALLING
+TRYING = TransactionState.TRYING
+PROCEEDING = TransactionState.PROCEEDING
 
 
 def drop_views(message: Message) -> None:
@@ -145,11 +148,21 @@ class Transaction:
         """Drop the decoded views of every message the transaction keeps."""
         drop_views(self.request)
 
+    # -- state -----------------------------------------------------------------
+    def _settle(self, state: TransactionState) -> None:
+        """Leave Calling/Trying/Proceeding for a state after the final response
+        (the layer counts pending transactions, so ``pending_count`` is O(1))."""
+        self.state = state
+        self._layer._pending -= 1
+
     # -- termination -----------------------------------------------------------
     def _terminate(self) -> None:
         """Enter Terminated: cancel timers, leave the layer's maps, break references."""
-        if self.state is TERMINATED:
+        state = self.state
+        if state is TERMINATED:
             return
+        if state is PROCEEDING or state is CALLING or state is TRYING:
+            self._layer._pending -= 1
         self.state = TERMINATED
         self._cancel_timers()
         self._unregister()

@@ -273,7 +273,7 @@ class InviteClientTransaction(ClientTransaction):
             self._user.response_received(self, response)
         elif status < 300:
             if state is CALLING or state is PROCEEDING:
-                self.state = ACCEPTED
+                self._settle(ACCEPTED)
                 self._cancel_timers()
                 self._linger()
                 self._start_timeout(self._timers.m, InviteClientTransaction._timer_m_fired)
@@ -286,7 +286,7 @@ class InviteClientTransaction(ClientTransaction):
                 return
             self._user.response_received(self, response)
         elif state is CALLING or state is PROCEEDING:
-            self.state = COMPLETED
+            self._settle(COMPLETED)
             self._cancel_timers()
             ack = self._ack = build_ack(self.request, response)
             delay = self._timers.d
@@ -367,7 +367,7 @@ class NonInviteClientTransaction(ClientTransaction):
             self.state = PROCEEDING
             self._user.response_received(self, response)
             return
-        self.state = COMPLETED
+        self._settle(COMPLETED)
         self._cancel_timers()
         delay = self._timers.k
         if delay:

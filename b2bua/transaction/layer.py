@@ -32,11 +32,6 @@ _log = logging.getLogger(__name__)
 PROCEEDING = TransactionState.PROCEEDING
 
 
-_PENDING = frozenset(
-    {TransactionState.CALLING, TransactionState.TRYING, TransactionState.PROCEEDING}
-)
-
-
 class TransactionLayer:
     """Client and server transactions for one SIP endpoint, driven by an injected clock.
 
@@ -52,6 +47,7 @@ class TransactionLayer:
         "_config",
         "_linger_delay",
         "_merged",
+        "_pending",
         "_reliable",
         "_scheduler",
         "_servers",
@@ -80,6 +76,8 @@ class TransactionLayer:
         self._clients: dict[tuple[object, ...], ClientTransaction] = {}
         self._servers: dict[ServerKey, ServerTransaction] = {}
         self._merged: dict[MergeKey, ServerTransaction] = {}
+        #: transactions in Calling, Trying or Proceeding (kept by Transaction._settle/_terminate)
+        self._pending = 0
 
     @property
     def timers(self) -> TimerConfig:
@@ -105,9 +103,7 @@ class TransactionLayer:
         in Trying or Proceeding; those that merely absorb retransmissions of a final
         response (Completed, Confirmed, Accepted) do not count.
         """
-        return sum(1 for tx in self._clients.values() if tx.state in _PENDING) + sum(
-            1 for tx in self._servers.values() if tx.state in _PENDING
-        )
+        return self._pending
 
     # -- client side -------------------------------------------------------------
     def send_request(
@@ -163,6 +159,7 @@ class TransactionLayer:
         else:
             tx = NonInviteClientTransaction(self, request, branch, key, destination, user, timers)
         self._clients[key] = tx
+        self._pending += 1
         tx._start()
         return tx
 
@@ -312,6 +309,7 @@ class TransactionLayer:
                 self, request, branch, key, timers, origin, tu, legacy, mkey
             )
         self._servers[key] = tx
+        self._pending += 1
         if mkey is not None:
             self._merged[mkey] = tx
         return tx

@@ -157,7 +157,7 @@ class InviteServerTransaction(ServerTransaction):
                 self._cancel_retransmit()  # the TU answered before 100 Trying was due
             self.last_response = response
             if status >= 300:
-                self.state = COMPLETED
+                self._settle(COMPLETED)
                 timers = self._timers
                 if timers.g is not None:
                     self._start_retransmit(timers.g, InviteServerTransaction._timer_g_fired)
@@ -165,7 +165,7 @@ class InviteServerTransaction(ServerTransaction):
                     self._linger()
                 self._start_timeout(timers.h, InviteServerTransaction._timer_h_fired)
             elif status >= 200:
-                self.state = ACCEPTED
+                self._settle(ACCEPTED)
                 self._linger()
                 self._start_timeout(self._timers.l, InviteServerTransaction._timer_l_fired)
             self._send(response)
@@ -284,7 +284,7 @@ class NonInviteServerTransaction(ServerTransaction):
                 self.state = PROCEEDING
                 self._send(response)
                 return
-            self.state = COMPLETED
+            self._settle(COMPLETED)
             delay = self._timers.j
             if delay:
                 self._linger()

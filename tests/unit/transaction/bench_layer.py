@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     gc.collect()
     full_ms = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    for _ in range(10):
+        pending = layer.pending_count
+    pending_us = (time.perf_counter() - t) / 10 * 1e6
     calls = min(total, int(args.rate * 64 * layer.timers.t1))
     result = {
         "calls": total,
@@ -248,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "tracked objects per lingering call": (after - base) / calls,
         "tracked objects per lingering transaction": (after - base) / max(lingering, 1),
         "full collection ms": full_ms,
+        f"pending_count us (= {pending})": pending_us,
     }
     if census is not None:
         left = Counter(type(o).__qualname__ for o in gc.get_objects()) - census

@@ -19,6 +19,7 @@ from b2bua.transaction import (
     TimerConfig,
     TransactionFailure,
     TransactionLayer,
+    TransactionState,
 )
 
 # Addresses from the documentation ranges (RFC 5737).
@@ -220,7 +221,14 @@ class Harness:
         assert layer._clients == {}
         assert layer._servers == {}
         assert layer._merged == {}
+        assert layer.pending_count == 0
         assert self.clock.getDelayedCalls() == []
+
+    def check_pending(self) -> None:
+        """The O(1) pending count agrees with the states of the live transactions."""
+        pending = (TransactionState.CALLING, TransactionState.TRYING, TransactionState.PROCEEDING)
+        live = [*self.layer._clients.values(), *self.layer._servers.values()]
+        assert self.layer.pending_count == sum(1 for tx in live if tx.state in pending)
 
 
 def make_harness(timers: TimerConfig | None = None) -> Harness:

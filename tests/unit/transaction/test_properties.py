@@ -55,6 +55,7 @@ def test_invite_client_transaction_promises(
     assert isinstance(tx, InviteClientTransaction)
     provisional_seen = False
     for kind, arg in events:
+        h.check_pending()
         if kind == "response":
             h.feed(reply(tx.request, arg), origin)  # type: ignore[arg-type]
         elif kind == "advance":
@@ -122,6 +123,7 @@ def test_invite_server_transaction_promises(
     assert isinstance(tx, InviteServerTransaction)
     request = tx.request
     for kind, arg in events:
+        h.check_pending()
         if kind == "retransmit":
             h.feed(invite(), origin)  # type: ignore[arg-type]
         elif kind == "respond":
@@ -184,6 +186,7 @@ def test_non_invite_client_transaction_promises(
     user = RecordingUser()
     tx = h.layer.send_request(outgoing("BYE", to_tag="x"), destination, user)
     for kind, arg in events:
+        h.check_pending()
         if kind == "response":
             h.feed(reply(tx.request, arg), origin)  # type: ignore[arg-type]
         elif kind == "advance":
