@@ -127,9 +127,10 @@ class Headers:
         self.cache = {}
         return self
 
-    def _changed(self, key: str) -> None:
-        """Forget the first-line index and the cached views of header ``key``."""
-        self._first = None
+    def _changed(self, key: str, *, moved: bool = True) -> None:
+        """Drop the cached views of header ``key``; and the index if lines ``moved``."""
+        if moved:
+            self._first = None
         cache = self.cache
         if cache:
             for view in VIEWS.get(key, ()):
@@ -205,54 +206,65 @@ class Headers:
         data = value if isinstance(value, bytes) else encode(value)
         key = header_key(name)
         entries = self._entries
+        index = self._index()
         if first:
-            pos = self._index().get(key)
-            entries.insert(0 if pos is None else pos, (key, name, data, None))
-            self._changed(key)
+            pos = index.get(key, 0)
+            entries.insert(pos, (key, name, data, None))
+            self._changed(key, moved=False)
+            # every line from pos on moved down one; the new line is this key's first
+            self._first = {k: i + 1 if i >= pos else i for k, i in index.items()}
+            self._first[key] = pos
             return
         entries.append((key, name, data, None))
-        index = self._first
-        self._changed(key)
-        if index is not None:  # an appended line moves no other: keep the index
-            index.setdefault(key, len(entries) - 1)
-            self._first = index
+        self._changed(key, moved=False)  # an appended line moves no other
+        index.setdefault(key, len(entries) - 1)
 
     def set(self, name: str, value: str | bytes) -> None:
         """Replace every line of this header by one line, kept at the first one's place."""
         key = header_key(name)
         data = value if isinstance(value, bytes) else encode(value)
-        pos = next((i for i, e in enumerate(self._entries) if e[0] == key), None)
+        entries = self._entries
+        pos = self._index().get(key)
         if pos is None:
-            self._entries.append((key, name, data, None))
-        else:
-            old = self._entries[pos]
-            self._entries[pos] = (key, old[1], data, None)
-            self._entries[pos + 1 :] = [e for e in self._entries[pos + 1 :] if e[0] != key]
-        self._changed(key)
+            self.add(name, data)
+            return
+        old = entries[pos]
+        entries[pos] = (key, old[1], data, None)
+        later = [e for e in entries[pos + 1 :] if e[0] != key]
+        moved = len(later) != len(entries) - pos - 1
+        if moved:
+            entries[pos + 1 :] = later
+        self._changed(key, moved=moved)
 
     def remove(self, name: str) -> int:
         """Remove every line of this header; returns how many were removed."""
         key = header_key(name)
         before = len(self._entries)
+        if key not in self._index():
+            return 0
         self._entries = [e for e in self._entries if e[0] != key]
-        if len(self._entries) != before:
-            self._changed(key)
+        self._changed(key)
         return before - len(self._entries)
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove and return the first value of a list header (e.g. the top Via)."""
         key = header_key(name)
-        pos = next((i for i, e in enumerate(self._entries) if e[0] == key), None)
+        pos = self._index().get(key)
         if pos is None:
             return None
-        k, written, data, _ = self._entries[pos]
-        parts = split_outside_quotes(decode(data), ",") if key in LIST_HEADERS else [decode(data)]
-        head, rest = parts[0].strip(" \t"), ",".join(parts[1:]).strip(" \t")
-        if rest:
-            self._entries[pos] = (k, written, encode(rest), None)
+        entries = self._entries
+        k, written, data, _ = entries[pos]
+        if key in LIST_HEADERS and b"," in data:
+            parts = split_outside_quotes(decode(data), ",")
+            head, rest = parts[0].strip(" \t"), ",".join(parts[1:]).strip(" \t")
         else:
-            del self._entries[pos]
-        self._changed(key)
+            head, rest = decode(data).strip(" \t"), ""
+        if rest:
+            entries[pos] = (k, written, encode(rest), None)
+            self._changed(key, moved=False)
+        else:
+            del entries[pos]
+            self._changed(key)
         return head
 
     def copy(self) -> Headers:
