@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .errors import SIPParseError
 from .grammar import WS, format_params, is_token, parse_params, quote, read_quoted, unquote_param
@@ -61,7 +61,7 @@ class Via:
 
     def with_params(self, **params: str | None) -> Via:
         """A copy with these parameters added or replaced."""
-        return replace(self, params={**self.params, **params})
+        return Via(self.transport, self.host, self.port, {**self.params, **params}, self.protocol)
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -176,11 +176,12 @@ class NameAddr:
 
     def with_params(self, **params: str | None) -> NameAddr:
         """A copy with these parameters added or replaced."""
-        return replace(self, params={**self.params, **params})
+        return NameAddr(self.uri, self.display_name, {**self.params, **params}, self.is_star)
 
     def without_params(self, *names: str) -> NameAddr:
         """A copy without these parameters."""
-        return replace(self, params={k: v for k, v in self.params.items() if k not in names})
+        kept = {k: v for k, v in self.params.items() if k not in names}
+        return NameAddr(self.uri, self.display_name, kept, self.is_star)
 
     def __str__(self) -> str:
         if self.is_star:
