@@ -7,7 +7,13 @@ For a realistic INVITE with SDP and a 200 OK it measures, on one core:
   its branch, CSeq, Call-ID, From and To tags);
 - full parse: ``parse_message`` plus ``validate()`` (every known header decoded);
 - serialize: ``to_bytes()`` of a parsed message after one header changed (so the
-  changed line is re-encoded and the rest written from the original bytes).
+  changed line is re-encoded and the rest written from the original bytes);
+- server path: what the server does with each datagram it receives.  An INVITE is
+  parsed, its top Via gets ``received``/``rport`` (as transport.routing does with
+  an ``rport`` Via), it is validated (ua.checks), the transaction and dialog
+  layers read the top Via's branch, CSeq, Call-ID and tags, and it is written out
+  again.  A 200 OK is parsed, matched (top Via, CSeq), its dialog found (Call-ID,
+  tags) and its Contact read (the remote target).
 Each figure is the median of ``--runs`` runs; the previous result is kept in
 ``bench/results/parse.json`` and the change against it printed.
 """
@@ -23,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from b2bua.sip import parse_message
+from b2bua.sip import Request, parse_message
 
 INVITE = (
     b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
@@ -101,6 +107,24 @@ def full(data: bytes) -> None:
     parse_message(data).validate()
 
 
+def server_path(data: bytes) -> None:
+    """What the server does with a received INVITE or 200 OK (see the module doc)."""
+    m = parse_message(data)
+    via = m.top_via
+    if isinstance(m, Request):
+        # transport.routing.stamp_received and replace_top_via, for a Via with rport
+        headers = m.headers
+        headers.pop_first_value("Via")
+        headers.add("Via", str(via.with_params(received="192.0.2.200", rport="5060")), first=True)
+        m.validate()
+        _ = (m.request_uri.scheme, m.max_forwards)
+    _ = (m.top_via.branch, m.cseq.method, m.call_id, m.from_tag, m.to_tag)
+    if isinstance(m, Request):
+        m.to_bytes()
+    else:
+        _ = m.contacts
+
+
 def rate(fn: Callable[[], object], seconds: float) -> float:
     """Calls per second of ``fn`` over about ``seconds``."""
     n = 0
@@ -134,6 +158,8 @@ def main() -> None:
         "full parse 200 OK": lambda: full(OK),
         "serialize INVITE": parsed_invite.to_bytes,
         "serialize 200 OK": parsed_ok.to_bytes,
+        "server path INVITE": lambda: server_path(INVITE),
+        "server path 200 OK": lambda: server_path(OK),
     }
     gc.collect()
     results: dict[str, float] = {}
