@@ -43,7 +43,7 @@ def drop_views(message: Message) -> None:
     headers = message.headers
     if headers.cache:
         headers.cache = {}  # a new empty dict is not GC-tracked; a cleared one stays so
-    if isinstance(message, Request):
+    if isinstance(message, Request) and message._ruri is not None:
         message.set_uri(message.uri)  # drops the parsed URI, keeps the text
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from heapq import heapify, heappop, heapreplace
 from typing import Any
 
 from .clock import Clock, DelayedCall
@@ -126,27 +127,29 @@ class Scheduler:
         self._running = True
         now = self._clock.seconds()
         limit = self._seq  # entries started from a handler wait for the next call
-        queues = self._queues
+        # A heap of the due queues' heads, (deadline, seq, queue): (deadline, seq) is
+        # unique, so the queues themselves are never compared.
+        due: list[tuple[float, int, deque[Entry]]] = []
+        for queue in self._queues.values():
+            if queue:
+                head = queue[0]
+                if head[0] <= now and head[1] < limit:
+                    due.append((head[0], head[1], queue))
+        heapify(due)
         try:
-            while True:
-                best: Entry | None = None
-                best_queue: deque[Entry] | None = None
-                for queue in queues.values():
-                    if queue:
-                        head = queue[0]
-                        # (deadline, sequence) order; the owner is never compared
-                        if head[0] <= now and head[1] < limit and (best is None or head < best):
-                            best = head
-                            best_queue = queue
-                if best is None or best_queue is None:
-                    break
-                best_queue.popleft()
-                owner = best[2]
-                slot = best[3]
-                if getattr(owner, slot) is best:
+            while due:
+                queue = due[0][2]
+                entry = queue.popleft()
+                if queue and queue[0][0] <= now and queue[0][1] < limit:
+                    heapreplace(due, (queue[0][0], queue[0][1], queue))
+                else:
+                    heappop(due)
+                owner = entry[2]
+                slot = entry[3]
+                if getattr(owner, slot) is entry:
                     setattr(owner, slot, None)
                     self._live -= 1
-                    best[4](owner)
+                    entry[4](owner)
         finally:
             self._running = False
             self._after_run()
