@@ -267,6 +267,28 @@ class Headers:
             self._changed(key)
         return head
 
+    def replace_first_value(self, name: str, value: str | bytes) -> None:
+        """Replace the first value of a list header where it stands (e.g. the top Via).
+
+        What ``pop_first_value`` then ``add(first=True)`` do, in one step that moves
+        no line: the other values of the first line stay on it, after the new one.
+        Without such a header the value is appended.
+        """
+        key = header_key(name)
+        pos = self._index().get(key)
+        data = value if isinstance(value, bytes) else encode(value)
+        if pos is None:
+            self.add(name, data)
+            return
+        entries = self._entries
+        k, written, old, _ = entries[pos]
+        if key in LIST_HEADERS and b"," in old:
+            rest = ",".join(split_outside_quotes(decode(old), ",")[1:]).strip(" \t")
+            if rest:
+                data = data + b", " + encode(rest)
+        entries[pos] = (k, written, data, None)
+        self._changed(key, moved=False)
+
     def copy(self) -> Headers:
         """An independent copy (raw lines shared, they are immutable)."""
         return Headers._from_entries(list(self._entries), dict(self._index()))

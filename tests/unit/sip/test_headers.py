@@ -550,3 +550,31 @@ def test_accessors_raise_sip_parse_error_on_a_malformed_value(
     assert info.value.status == 400
     with pytest.raises(SIPParseError):
         m.validate()
+
+
+def test_replace_first_value_keeps_the_rest_of_the_line_and_every_other_line() -> None:
+    h = Headers()
+    h.add("Call-ID", "x@y")
+    h.add("Via", "SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/UDP b.example.com")
+    h.add("v", "SIP/2.0/UDP c.example.com")
+    h.replace_first_value("Via", "SIP/2.0/UDP new.example.com;branch=z9hG4bK9")
+    assert h.get_all("Via") == [
+        "SIP/2.0/UDP new.example.com;branch=z9hG4bK9",
+        "SIP/2.0/UDP b.example.com",
+        "SIP/2.0/UDP c.example.com",
+    ]
+    assert h.items()[0] == ("Call-ID", "x@y")
+    h.replace_first_value("v", "SIP/2.0/TCP only.example.com")
+    assert h.get_all("Via")[:2] == ["SIP/2.0/TCP only.example.com", "SIP/2.0/UDP b.example.com"]
+    h.replace_first_value("Route", "<sip:proxy.example.com;lr>")
+    assert h.get("Route") == "<sip:proxy.example.com;lr>"
+
+
+def test_replace_first_value_resets_the_top_via_view() -> None:
+    m = parse_message(request("OPTIONS"))
+    assert m.top_via.host == "pc33.atlanta.example.com"
+    cseq = m.cseq
+    m.headers.replace_first_value("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKx")
+    assert m.top_via.host == "proxy.example.com"
+    assert m.cseq is cseq
+    assert parse_message(m.to_bytes()).top_via.host == "proxy.example.com"
