@@ -133,6 +133,20 @@ class Attempt:
                 timer.cancel()
         self.timers.clear()
 
+    def release(self) -> None:
+        """The call ended: stop the timers and let go of the call and its messages.
+
+        The INVITE client transaction keeps this attempt as its user while it
+        lingers (64*T1) to absorb 2xx retransmissions; all it needs then is the
+        manager, to ACK and BYE a late 2xx (see :meth:`response_received`).
+        """
+        self.stop_timers()
+        self.call = None
+        self.dead = True
+        self.invite = None
+        self.early = None
+        self.destination = None
+
 
 class _InDialogRelay:
     """The client-transaction user of a request relayed from one leg to the other."""
@@ -905,9 +919,7 @@ class Call:
                 manager.relays.pop(relay.incoming, None)
         self.relays.clear()
         for attempt in self.attempts:
-            attempt.stop_timers()
-            attempt.call = None
-            attempt.dead = True
+            attempt.release()
         if manager is not None:
             manager.call_ended(self)
         if self.hooks:
