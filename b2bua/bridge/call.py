@@ -23,7 +23,14 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..dialog import Dialog, DialogError, EarlyDialogs, TwoXXRetransmitter, conflict_response
+from ..dialog import (
+    Dialog,
+    DialogError,
+    DialogId,
+    EarlyDialogs,
+    TwoXXRetransmitter,
+    conflict_response,
+)
 from ..routing import CallInfo, RequestContext, Target
 from ..sip import (
     URI,
@@ -207,7 +214,7 @@ class Call:
         self.b_tag = secrets.token_hex(6)
         self.b_dialog: Dialog | None = None
         #: every dialog id the manager indexed for this call (forgotten when it ends)
-        self.dialog_ids: list[object] = []
+        self.dialog_ids: list[DialogId] = []
         #: where the bridged B dialog's target was reached (for next hops by name)
         self.b_fallback: Address | None = None
         self.b_contact: NameAddr | None = None
