@@ -88,7 +88,7 @@ def encode(value: str) -> bytes:
 #: Header key -> the ``Headers.cache`` entries that hold views decoded from that header.
 #: A change to the header drops exactly these; a header not listed has no cached view.
 VIEWS: dict[str, tuple[str, ...]] = {
-    "via": ("via", "vias"),
+    "via": ("via", "vias", "vias-ok"),
     "from": ("from", "from-tag"),
     "to": ("to", "to-tag"),
     "call-id": ("call-id",),

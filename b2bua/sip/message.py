@@ -28,6 +28,7 @@ from .patterns import (
     PARAM_PAIRS_RE,
     TAGGED_RE,
     TOKEN_LIST_B,
+    TOP_VIA_LINE_RE,
     TOP_VIA_RE,
     UINT9_B,
     VIA_LIST_B,
@@ -157,6 +158,8 @@ _FAST_CHECKS: dict[str, re.Pattern[bytes]] = {
     "unsupported": TOKEN_LIST_B,
     "allow": TOKEN_LIST_B,
 }
+#: _FAST_CHECKS once check_vias() has passed: every Via value is known to be good.
+_FAST_CHECKS_VIAS_OK = {**_FAST_CHECKS, "via": re.compile(rb"(?s).*")}
 #: Headers that may appear at most once.
 _SINGLE = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "content-length"})
 
@@ -320,17 +323,31 @@ class Message:
         return via
 
     def check_vias(self) -> None:
-        """Raise SIPParseError, as decoding ``vias`` would, if any Via value is malformed.
+        """Decode the top Via; raise SIPParseError, as ``vias`` would, if any is malformed.
 
-        Each Via line is matched against the usual shape of a Via list first; only a
-        line that does not match is decoded the general way (which accepts it or
-        raises the exact error).  Nothing is built for good lines.
+        A Via line in the usual shape is checked by one pattern, which for the first
+        line also gives the top Via; only a line that does not match is decoded the
+        general way (which accepts it or raises the exact error).  Nothing is built
+        for the Via values below the top one.
         """
+        headers = self.headers
+        cache = headers.cache
+        skip_first = False
+        if "via" not in cache:
+            m = TOP_VIA_LINE_RE.fullmatch(self._first_value("via", "Via"))
+            if m is not None:
+                cache["via"] = via_from_match(m)
+                skip_first = True  # the whole first line matched
+        _ = self.top_via
         fast = VIA_LIST_B.fullmatch
-        for key, _name, value, _raw in self.headers._entries:
-            if key == "via" and fast(value) is None:
-                _ = self.vias
-                return
+        for key, _name, value, _raw in headers._entries:
+            if key == "via":
+                if skip_first:
+                    skip_first = False
+                elif fast(value) is None:
+                    _ = self.vias
+                    break
+        cache["vias-ok"] = True  # validate() need not look at them again
 
     @property
     def branch(self) -> str | None:
@@ -409,7 +426,7 @@ class Message:
         if isinstance(self, Request) and self.cseq.method != self.method:
             raise SIPParseError(400, "CSeq method does not match the request method")
         seen: set[str] = set()
-        fast = _FAST_CHECKS
+        fast = _FAST_CHECKS_VIAS_OK if "vias-ok" in self.headers.cache else _FAST_CHECKS
         checks = _VALUE_CHECKS
         token_names = _TOKEN_NAMES
         for key, name, value, _raw in self.headers._entries:

@@ -181,9 +181,11 @@ def _general_headers(head: bytes, lines: list[bytes], limits: Limits) -> Headers
 
 
 def _content_length(msg: Request | Response) -> int | None:
-    raw = msg.headers.raw("Content-Length")
-    if raw is None:
+    headers = msg.headers
+    i = headers._index().get("content-length")
+    if i is None:
         return None
+    raw = headers._entries[i][2]
     if not raw.isdigit() or len(raw) > 10:
         raise SIPParseError(400, "malformed Content-Length")
     return int(raw)
@@ -207,8 +209,8 @@ def _check_essentials(msg: Request | Response) -> None:
     cseq = msg.cseq
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SIPParseError(400, "CSeq method does not match the request method")
-    _ = (msg.call_id, msg.top_via)
-    msg.check_vias()  # every Via, as a syntax check: only the top one is decoded
+    _ = msg.call_id
+    msg.check_vias()  # decodes the top Via; the others are only checked
     _ = (msg.from_tag, msg.to_tag)
 
 
@@ -383,7 +385,6 @@ def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None
         parts[0].decode("ascii"), b" ".join(parts[1:-1]).decode("utf-8", "replace"), headers
     )
     try:
-        _ = request.top_via
         request.check_vias()  # every Via must be readable to route the answer
     except SIPParseError:
         return None

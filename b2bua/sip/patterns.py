@@ -88,6 +88,8 @@ def _b(source: str) -> re.Pattern[bytes]:
 
 #: The top Via of a header line: matched at the start, followed by the end or a comma.
 TOP_VIA_RE = re.compile(rf"{VIA}[ \t]*(?:,|\Z)")
+#: A whole Via line: the top value in groups (as VIA), the values after it checked.
+TOP_VIA_LINE_RE = re.compile(rf"{VIA}(?:[ \t]*,[ \t]*{_VIA_NOGROUPS})*")
 SIP_URI_RE = re.compile(SIP_URI)
 #: ``;name[=value]`` pairs of a value PARAMS matched.
 PARAM_PAIRS_RE = re.compile(rf";({TOKEN})(?:=({VALUE}))?")
