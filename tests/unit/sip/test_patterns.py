@@ -8,13 +8,23 @@ each pattern must take linear time on long, nasty input.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b2bua.sip import Headers, Request, SIPParseError, Via, parse_message, patterns, salvage_request
+from b2bua.sip import (
+    CSeq,
+    Headers,
+    Request,
+    SIPParseError,
+    Via,
+    parse_message,
+    patterns,
+    salvage_request,
+)
 from b2bua.sip.fields import parse_cseq, parse_cseq_general, parse_via, parse_via_general
 from b2bua.sip.message import _FAST_CHECKS, _VALUE_CHECKS, _tag_of, _tag_of_general
 from b2bua.sip.uri import URI, parse_uri, parse_uri_general
@@ -268,3 +278,17 @@ def test_a_head_with_a_line_too_long_or_folded_takes_the_general_loop() -> None:
     )
     with pytest.raises(SIPParseError, match="max_line_length"):
         parse_message(data)
+
+
+def test_views_built_by_the_parser_are_ordinary_frozen_values() -> None:
+    """The parser sets Via and CSeq slots directly; the results behave as constructed ones."""
+    via = parse_via("SIP/2.0/udp h.example.com:5;branch=z9hG4bK1")
+    assert via == Via("UDP", "h.example.com", 5, {"branch": "z9hG4bK1"})
+    assert str(via) == "SIP/2.0/UDP h.example.com:5;branch=z9hG4bK1"
+    cseq = parse_cseq("7 INVITE")
+    assert cseq == CSeq(7, "INVITE")
+    assert hash(cseq) == hash(CSeq(7, "INVITE"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        via.host = "elsewhere"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cseq.number = 8  # type: ignore[misc]
