@@ -278,6 +278,15 @@ class Call:
         manager.transactions.send_ack(ack, destination)
         self.acks[(dialog.id, number)] = ack
 
+    def resend_ack(self, dialog: Dialog, number: int) -> None:
+        """A 2xx on ``dialog`` to our INVITE ``number`` came again: send our ACK again.
+
+        Nothing is sent before the ACK itself was (it may wait for the caller's,
+        which can carry the answer).
+        """
+        if self.state is not CallState.ENDED:
+            self._resend_ack(dialog, number)
+
     def _resend_ack(self, dialog: Dialog, number: int) -> None:
         ack = self.acks.get((dialog.id, number))
         destination = self._dest(dialog)

@@ -176,6 +176,27 @@ class CallManager:
             return True
         return False
 
+    def stray_2xx(self, response: Response) -> None:
+        """A 2xx to one of our INVITEs that no client transaction hands to its user.
+
+        RFC 6026: once the INVITE client transaction has passed its first 2xx up,
+        retransmissions of it (the peer did not get our ACK) and 2xx from other
+        forks reach the TU directly.  A 2xx of a dialog a live call knows gets
+        that call's ACK again; any other is ACKed and hung up on.
+        """
+        try:
+            found = self.dialogs.get(
+                DialogId(response.call_id, response.from_tag or "", response.to_tag or "")
+            )
+            number = response.cseq.number
+        except SIPParseError:
+            return
+        if found is not None:
+            call, _leg, dialog = found
+            call.resend_ack(dialog, number)
+            return
+        self.ack_and_bye_stray(response)
+
     def ack_and_bye_stray(self, response: Response) -> None:
         """A 2xx for an INVITE of ours that nobody wants any more: ACK it, then BYE (RFC 6026)."""
         try:

@@ -38,9 +38,10 @@ class ServerUser:
             tx.respond(self.core.cancelled_response(tx.request))
 
     def stray_response_received(self, response: Response) -> None:
-        """A 2xx nobody waits for: ACK and BYE it (RFC 6026)."""
+        """A 2xx no client transaction passes to its user: its call ACKs it again, or
+        it is ACKed and hung up on (RFC 6026)."""
         if self.calls is not None and response.is_success:
-            self.calls.ack_and_bye_stray(response)
+            self.calls.stray_2xx(response)
 
     def server_transaction_failed(self, tx: ServerTransaction, failure: TransactionFailure) -> None:
         """Timer H or a transport error on a response: logged (and kept, bounded)."""

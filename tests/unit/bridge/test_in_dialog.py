@@ -71,6 +71,24 @@ def test_forked_2xx(h: Harness, caller: Caller, callee: Callee) -> None:
     h.assert_idle()
 
 
+def test_2xx_of_a_live_call_without_its_transaction_is_acked_again_not_hung_up(
+    h: Harness, caller: Caller, callee: Callee
+) -> None:
+    """RFC 6026: a 2xx retransmission the INVITE client transaction no longer passes to
+    its user reaches the TU directly; for a live call it gets that call's ACK again,
+    where a 2xx of no known dialog would be ACKed and hung up on."""
+    establish(h, caller, callee)
+    [ack] = callee.requests("ACK")
+    retransmitted = callee.answer(200, body=SDP_B)
+    before = len(callee.requests("ACK"))
+    h.tu.stray_response_received(retransmitted)
+    acks = callee.requests("ACK")
+    assert len(acks) == before + 1
+    assert acks[-1].to_bytes() == ack.to_bytes()
+    assert callee.requests("BYE") == []
+    _hang_up(h, caller, callee)
+
+
 # -- re-INVITE --------------------------------------------------------------------------
 def test_reinvite_from_caller(h: Harness, caller: Caller, callee: Callee) -> None:
     establish(h, caller, callee)
