@@ -158,8 +158,13 @@ _FAST_CHECKS: dict[str, re.Pattern[bytes]] = {
     "unsupported": TOKEN_LIST_B,
     "allow": TOKEN_LIST_B,
 }
-#: _FAST_CHECKS once check_vias() has passed: every Via value is known to be good.
-_FAST_CHECKS_VIAS_OK = {**_FAST_CHECKS, "via": re.compile(rb"(?s).*")}
+#: Values validate() found good, by header (Via aside: its values are unique per
+#: message).  Allow, Supported, Contact, Content-Type... repeat from message to
+#: message, and a set lookup costs far less than a pattern.  Whether a value is good
+#: depends on nothing else, so keeping the answer is safe; each set is emptied when
+#: it reaches _KNOWN_GOOD_MAX, so odd input cannot grow it without limit.
+_KNOWN_GOOD: dict[str, set[bytes]] = {key: set() for key in _VALUE_CHECKS if key != "via"}
+_KNOWN_GOOD_MAX = 256
 #: Headers that may appear at most once.
 _SINGLE = frozenset({"from", "to", "call-id", "cseq", "max-forwards", "content-length"})
 
@@ -426,20 +431,28 @@ class Message:
         if isinstance(self, Request) and self.cseq.method != self.method:
             raise SIPParseError(400, "CSeq method does not match the request method")
         seen: set[str] = set()
-        fast = _FAST_CHECKS_VIAS_OK if "vias-ok" in self.headers.cache else _FAST_CHECKS
+        vias_ok = "vias-ok" in self.headers.cache
+        fast = _FAST_CHECKS
         checks = _VALUE_CHECKS
+        known_good = _KNOWN_GOOD
         token_names = _TOKEN_NAMES
         for key, name, value, _raw in self.headers._entries:
             if key in _SINGLE:
                 if key in seen:
                     raise SIPParseError(400, f"more than one {name} header")
                 seen.add(key)
-            pattern = fast.get(key)
-            if pattern is not None and pattern.fullmatch(value) is not None:
-                continue
-            check = checks.get(key)
-            if check is not None:
-                check(decode(value), name)
+            known = known_good.get(key)
+            if known is not None:
+                if value in known:
+                    continue
+                if fast[key].fullmatch(value) is None:
+                    checks[key](decode(value), name)
+                if len(known) >= _KNOWN_GOOD_MAX:
+                    known.clear()
+                known.add(value)
+            elif key == "via":
+                if not vias_ok and VIA_LIST_B.fullmatch(value) is None:
+                    _vias(decode(value), name)
             elif name not in token_names:
                 if not is_token(name):
                     raise SIPParseError(400, f"bad header name {name[:40]!r}")
