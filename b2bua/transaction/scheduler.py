@@ -11,12 +11,21 @@ methods and a Python-level heap insertion per timer (the reactor's heap compares
 ``DelayedCall`` objects in Python).
 
 A timer lives in an attribute ("slot") of its owner, e.g. a transaction's
-``_timer_t``: :meth:`Scheduler.start` stores the entry there and cancellation
-just clears it.  A cancelled entry stays in its queue (lazy cancellation) and is
-skipped when it comes due because it is no longer its owner's current timer; it
-keeps its owner alive until then, at most the longest delay.  When no timer is
-live any more the queues are dropped and the clock call cancelled, so an idle
-layer holds nothing.
+``_timer_t``: :meth:`Scheduler.start` stores the timer's sequence number there
+and keeps ``(owner, slot, handler)`` in a dict of live timers under that number;
+the queue gets only ``(deadline, seq)``.  Cancelling removes the dict entry and
+clears the slot, O(1), and lets go of the owner at once.  The queue entry stays
+(lazy cancellation) and is skipped when it comes due because its number is no
+longer live; made only of atoms (a float and an int), it is untracked by the
+garbage collector at its first collection, so a cancelled 32 s timer costs the
+collector nothing.  (An entry that held its owner kept a whole finished
+transaction alive, and tracked, until the cancelled timer's deadline.)  When no
+timer is live any more the queues are dropped and the clock call cancelled, so
+an idle layer holds nothing.
+
+Queues are keyed by the delay, or by a caller's *lane* (:meth:`Scheduler.start_at`)
+for timers whose deadlines a caller knows to be non-decreasing, e.g. the expiry of
+the head of a FIFO of lingering transactions (:mod:`.ghosts`).
 
 Order: due entries fire by deadline, then in the order they were started (equal
 deadlines keep insertion order, across queues too), also when the clock jumps far
@@ -41,8 +50,11 @@ __all__ = ["Entry", "Handler", "Scheduler"]
 #: so scheduling a timer creates no bound method.
 Handler = Callable[[Any], object]
 
-#: One scheduled timer: (deadline, sequence number, owner, slot name, handler).
-Entry = tuple[float, int, Any, str, Handler]
+#: What a timer slot holds: the timer's sequence number (its key among the live timers).
+Entry = int
+
+#: What a queue holds: (deadline, sequence number), atoms only.
+_Queued = tuple[float, int]
 
 _NEVER = float("inf")
 
@@ -50,7 +62,7 @@ _NEVER = float("inf")
 class Scheduler:
     """Timers for many owners, driven by one ``clock.callLater`` (see the module docstring).
 
-    ``start(delay, owner, slot, handler)`` sets ``owner.<slot>`` to the new entry
+    ``start(delay, owner, slot, handler)`` sets ``owner.<slot>`` to the new timer
     and calls ``handler(owner)`` after ``delay`` seconds, with the slot reset to
     None first, unless ``cancel(owner, slot)`` (or another ``start`` on the same
     slot) came before.  Owners must initialise their slots to None.
@@ -60,17 +72,18 @@ class Scheduler:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._queues: dict[float, deque[Entry]] = {}
+        self._queues: dict[object, deque[_Queued]] = {}
         self._call: DelayedCall | None = None
         self._armed_at = _NEVER
-        self._live = 0
+        #: the live timers: sequence number -> (owner, slot, handler)
+        self._live: dict[int, tuple[Any, str, Handler]] = {}
         self._seq = 0
         self._running = False
 
     @property
     def live(self) -> int:
         """How many timers are scheduled and neither fired nor cancelled."""
-        return self._live
+        return len(self._live)
 
     @property
     def armed_at(self) -> float | None:
@@ -79,28 +92,55 @@ class Scheduler:
 
     def start(self, delay: float, owner: Any, slot: str, handler: Handler) -> None:
         """Call ``handler(owner)`` in ``delay`` seconds, replacing any timer in ``owner.<slot>``."""
-        if getattr(owner, slot) is not None:
-            self._live -= 1  # replaced: the old entry is skipped when it comes due
+        live = self._live
+        old = getattr(owner, slot)
+        if old is not None:
+            del live[old]  # replaced: its queue entry is skipped when it comes due
         deadline = self._clock.seconds() + delay
         seq = self._seq
         self._seq = seq + 1
-        entry: Entry = (deadline, seq, owner, slot, handler)
-        setattr(owner, slot, entry)
-        self._live += 1
+        setattr(owner, slot, seq)
+        live[seq] = (owner, slot, handler)
         queue = self._queues.get(delay)
         if queue is None:
             queue = self._queues[delay] = deque()
-        queue.append(entry)
+        queue.append((deadline, seq))
+        if deadline < self._armed_at and not self._running:
+            self._arm(deadline)
+
+    def start_at(
+        self, deadline: float, lane: object, owner: Any, slot: str, handler: Handler
+    ) -> None:
+        """Like :meth:`start`, for an absolute ``deadline``, queued in ``lane``.
+
+        The caller promises that the deadlines it starts in one lane never decrease
+        (the queue must stay sorted); ``lane`` must differ from every delay used
+        with :meth:`start` (e.g. a tuple).
+        """
+        live = self._live
+        old = getattr(owner, slot)
+        if old is not None:
+            del live[old]
+        seq = self._seq
+        self._seq = seq + 1
+        setattr(owner, slot, seq)
+        live[seq] = (owner, slot, handler)
+        queue = self._queues.get(lane)
+        if queue is None:
+            queue = self._queues[lane] = deque()
+        queue.append((deadline, seq))
         if deadline < self._armed_at and not self._running:
             self._arm(deadline)
 
     def cancel(self, owner: Any, slot: str) -> None:
         """Cancel the timer in ``owner.<slot>``, if any (O(1): the entry is skipped later)."""
-        if getattr(owner, slot) is None:
+        seq = getattr(owner, slot)
+        if seq is None:
             return
         setattr(owner, slot, None)
-        self._live -= 1
-        if not self._live and not self._running:
+        live = self._live
+        del live[seq]
+        if not live and not self._running:
             self._idle()
 
     # -- internals ---------------------------------------------------------------------
@@ -129,7 +169,8 @@ class Scheduler:
         limit = self._seq  # entries started from a handler wait for the next call
         # A heap of the due queues' heads, (deadline, seq, queue): (deadline, seq) is
         # unique, so the queues themselves are never compared.
-        due: list[tuple[float, int, deque[Entry]]] = []
+        due: list[tuple[float, int, deque[_Queued]]] = []
+        live = self._live
         for queue in self._queues.values():
             if queue:
                 head = queue[0]
@@ -144,12 +185,11 @@ class Scheduler:
                     heapreplace(due, (queue[0][0], queue[0][1], queue))
                 else:
                     heappop(due)
-                owner = entry[2]
-                slot = entry[3]
-                if getattr(owner, slot) is entry:
+                timer = live.pop(entry[1], None)
+                if timer is not None:
+                    owner, slot, handler = timer
                     setattr(owner, slot, None)
-                    self._live -= 1
-                    entry[4](owner)
+                    handler(owner)
         finally:
             self._running = False
             self._after_run()
@@ -159,7 +199,7 @@ class Scheduler:
             self._idle()
             return
         earliest = _NEVER
-        empty: list[float] = []
+        empty: list[object] = []
         for delay, queue in self._queues.items():
             if queue:
                 if queue[0][0] < earliest:
