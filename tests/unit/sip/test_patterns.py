@@ -21,6 +21,7 @@ from b2bua.sip import (
     Request,
     SIPParseError,
     Via,
+    message,
     parse_message,
     patterns,
     salvage_request,
@@ -292,3 +293,17 @@ def test_views_built_by_the_parser_are_ordinary_frozen_values() -> None:
         via.host = "elsewhere"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cseq.number = 8  # type: ignore[misc]
+
+
+def test_remembered_values_and_names_are_bounded_and_never_excuse_a_bad_one() -> None:
+    """validate() keeps good values and header names it saw, within fixed limits."""
+    for i in range(message._KNOWN_GOOD_MAX * 2 + 10):
+        parse_message(request("OPTIONS", f"Allow: INVITE, X{i}", f"X-Name-{i}: 1")).validate()
+    assert 0 < len(message._KNOWN_GOOD["allow"]) <= message._KNOWN_GOOD_MAX
+    assert 0 < len(message._TOKEN_NAMES) <= message._TOKEN_NAMES_MAX
+    for bad in ("Allow: INVITE, a b", "X Name: 1", "Max-Forwards: 256", "Contact: <sip:a@b"):
+        with pytest.raises(SIPParseError):
+            parse_message(request("OPTIONS", bad)).validate()
+    good = request("OPTIONS", "Allow: INVITE, X1")
+    parse_message(good).validate()
+    parse_message(good).validate()  # the second time from the remembered value
