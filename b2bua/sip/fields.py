@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SIPParseError
 from .grammar import WS, format_params, is_token, parse_params, quote, read_quoted, unquote_param
 from .patterns import CSEQ_RE, PARAM_PAIRS_RE, VIA
-from .uri import URI, parse_uri, split_hostport
+from .uri import URI, parse_uri, slot_setter, split_hostport
 
 MAX_CSEQ = 2**32 - 1
 MAX_DELTA_SECONDS = 2**32 - 1
@@ -69,26 +68,19 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    """The raw setter of a slot of a frozen dataclass (bypasses the frozen __setattr__)."""
-    setter: Callable[[object, object], None] = getattr(cls, name).__set__
-    return setter
-
-
 _new = object.__new__
-_set_transport = _slot_setter(Via, "transport")
-_set_host = _slot_setter(Via, "host")
-_set_port = _slot_setter(Via, "port")
-_set_params = _slot_setter(Via, "params")
-_set_protocol = _slot_setter(Via, "protocol")
+_set_transport = slot_setter(Via, "transport")
+_set_host = slot_setter(Via, "host")
+_set_port = slot_setter(Via, "port")
+_set_params = slot_setter(Via, "params")
+_set_protocol = slot_setter(Via, "protocol")
 
 
 def _parsed_via(transport: str, host: str, port: int | None, params: dict[str, str | None]) -> Via:
     """``Via(transport, host, port, params)`` for the parser, at half the cost.
 
-    A frozen dataclass's generated ``__init__`` sets each field through
-    ``object.__setattr__``; the parser builds one Via per message, so it sets the
-    slots directly.  The result is an ordinary, equal and immutable Via.
+    The slots are set directly (see uri.slot_setter); the result is an ordinary,
+    equal and immutable Via.
     """
     via: Via = _new(Via)
     _set_transport(via, transport)
@@ -154,8 +146,8 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
-_set_number = _slot_setter(CSeq, "number")
-_set_method = _slot_setter(CSeq, "method")
+_set_number = slot_setter(CSeq, "number")
+_set_method = slot_setter(CSeq, "method")
 
 
 def parse_cseq(text: str) -> CSeq:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .errors import SIPParseError
@@ -293,6 +294,23 @@ def _parse_uri_headers(text: str, what: str) -> dict[str, str]:
     return headers
 
 
+def slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """The raw setter of a slot of a frozen dataclass (bypasses the frozen __setattr__).
+
+    A frozen dataclass's generated ``__init__`` sets each field through
+    ``object.__setattr__``, which costs about 100 ns a field.  The parser builds a
+    URI, a Via and a CSeq per message, so it sets their slots directly; the results
+    are ordinary, equal and immutable instances.
+    """
+    setter: Callable[[object, object], None] = getattr(cls, name).__set__
+    return setter
+
+
+_new = object.__new__
+_URI_FIELDS = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque")
+_URI_SETTERS = tuple(slot_setter(URI, name) for name in _URI_FIELDS)
+
+
 def _uri_from_match(m: re.Match[str]) -> URI:
     """The URI of a match of patterns.SIP_URI, which checked what parse_uri checks."""
     scheme, user, password, host, port, ptext = m.groups()
@@ -301,7 +319,17 @@ def _uri_from_match(m: re.Match[str]) -> URI:
         if ptext
         else {}
     )
-    return URI(scheme.lower(), user, password, host, None if port is None else int(port), params)
+    uri: URI = _new(URI)  # URI(scheme, user, password, host, port, params), slots set directly
+    s_scheme, s_user, s_password, s_host, s_port, s_params, s_headers, s_opaque = _URI_SETTERS
+    s_scheme(uri, scheme.lower())
+    s_user(uri, user)
+    s_password(uri, password)
+    s_host(uri, host)
+    s_port(uri, None if port is None else int(port))
+    s_params(uri, params)
+    s_headers(uri, {})
+    s_opaque(uri, None)
+    return uri
 
 
 def parse_uri(text: str) -> URI:

@@ -293,6 +293,12 @@ def test_views_built_by_the_parser_are_ordinary_frozen_values() -> None:
         via.host = "elsewhere"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cseq.number = 8  # type: ignore[misc]
+    uri = parse_uri("SIP:bob@biloxi.example.com:5060;Transport=udp")
+    built = URI("sip", "bob", None, "biloxi.example.com", 5060, {"transport": "udp"})
+    assert (uri, hash(uri), uri.headers, uri.opaque) == (built, hash(built), {}, None)
+    assert uri.replace(port=None) == parse_uri("sip:bob@biloxi.example.com;transport=udp")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        uri.host = "elsewhere"  # type: ignore[misc]
 
 
 def test_remembered_values_and_names_are_bounded_and_never_excuse_a_bad_one() -> None:
