@@ -47,7 +47,20 @@ def _parse_version(version: bytes) -> str:
     raise SIPParseError(400, "malformed SIP version")
 
 
+#: The usual methods, already decoded (and known to be tokens).
+_METHODS = {
+    name.encode(): name
+    for name in "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK UPDATE INFO MESSAGE REFER "
+    "NOTIFY SUBSCRIBE PUBLISH".split()
+}
+_new = object.__new__
+
+
 def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
+    """The message of a start line, without headers yet (parse_head sets them).
+
+    Built without the constructors, which would make an empty Headers to throw away.
+    """
     if line.startswith(b"SIP/"):
         if len(line) > limits.max_line_length:
             raise SIPParseError(
@@ -63,7 +76,12 @@ def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
         reason = parts[2] if len(parts) == 3 else b""
         if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
             raise SIPParseError(400, "bad reason phrase")
-        return Response(int(code), reason.decode("utf-8", "surrogateescape"), None, b"", version)
+        response: Response = _new(Response)  # headers are set by the caller
+        response.status = int(code)
+        response.reason = reason.decode("utf-8", "surrogateescape")
+        response.body = b""
+        response.version = version
+        return response
     if len(line) > limits.max_line_length:
         raise SIPParseError(
             414, f"request line longer than max_line_length ({limits.max_line_length})"
@@ -71,15 +89,22 @@ def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
     parts = line.split(b" ")
     if len(parts) != 3:
         raise SIPParseError(400, "malformed request line")
-    method, uri, version_b = parts
-    if _TOKEN_RE.fullmatch(method) is None:
-        raise SIPParseError(400, "malformed method")
+    method_b, uri, version_b = parts
+    method = _METHODS.get(method_b)
+    if method is None:
+        if _TOKEN_RE.fullmatch(method_b) is None:
+            raise SIPParseError(400, "malformed method")
+        method = method_b.decode("ascii")
     if _SCHEME_RE.match(uri) is None:
         raise SIPParseError(400, "malformed Request-URI")
     version = _parse_version(version_b)
-    return Request(
-        method.decode("ascii"), uri.decode("utf-8", "surrogateescape"), None, b"", version
-    )
+    request: Request = _new(Request)  # headers are set by the caller
+    request.method = method
+    request.uri = uri.decode("utf-8", "surrogateescape")
+    request._ruri = None
+    request.body = b""
+    request.version = version
+    return request
 
 
 def _unfold(lines: list[bytes]) -> tuple[list[bytes], list[bytes]]:
