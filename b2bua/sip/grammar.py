@@ -122,7 +122,7 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
 
 def format_params(params: dict[str, str | None]) -> str:
     """Serialize a parameter dict as ``;name=value`` pairs."""
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params.items()])
 
 
 def unquote_param(value: str | None) -> str | None:
