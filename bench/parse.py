@@ -5,7 +5,9 @@ Usage: ``.venv/bin/python bench/parse.py [--runs 7] [--seconds 0.5] [--json]``
 For a realistic INVITE with SDP and a 200 OK it measures, on one core:
 - lazy parse: ``parse_message`` plus what a transaction layer reads (top Via and
   its branch, CSeq, Call-ID, From and To tags);
-- full parse: ``parse_message`` plus ``validate()`` (every known header decoded);
+- full parse: ``parse_message`` plus ``validate()`` (every known header checked;
+  the same message each time, so validate() finds every value among those it
+  remembers as good: an upper bound, see the server path for real traffic);
 - serialize: ``to_bytes()`` of a parsed message after one header changed (so the
   changed line is re-encoded and the rest written from the original bytes);
 - server path: what the server does with each datagram it receives.  An INVITE is
