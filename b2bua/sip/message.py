@@ -25,7 +25,6 @@ from .patterns import (
     MEDIA_TYPE_B,
     NAME_ADDR_B,
     NAME_ADDR_LIST_B,
-    PARAM_PAIRS_RE,
     TAGGED_RE,
     TOKEN_LIST_B,
     TOP_VIA_LINE_RE,
@@ -189,12 +188,14 @@ def _tag_of(value: str, what: str) -> str | None:
         params = m.group(1)
         if not params:
             return None
-        tag: str | None = None
-        for name, param in PARAM_PAIRS_RE.findall(params):
-            if name.lower() == "tag":
-                tag = param or None  # the last one wins, as in a dict of the params
-        return tag
+        tags = _TAG_PARAM_RE.findall(params)
+        return (tags[-1] or None) if tags else None  # the last wins, as in a dict
     return _tag_of_general(value, what)
+
+
+#: The tag parameters in the header parameters TAGGED_RE matched (``;name[=value]``
+#: pairs whose values hold no ``;``): their values, "" for a tag without one.
+_TAG_PARAM_RE = re.compile(r";[Tt][Aa][Gg](?:=([^;]*))?(?=;|\Z)")
 
 
 def _tag_of_general(value: str, what: str) -> str | None:

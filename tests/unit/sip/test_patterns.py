@@ -313,3 +313,20 @@ def test_remembered_values_and_names_are_bounded_and_never_excuse_a_bad_one() ->
     good = request("OPTIONS", "Allow: INVITE, X1")
     parse_message(good).validate()
     parse_message(good).validate()  # the second time from the remembered value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<sip:a@b.example.com>;tag=1",
+        "<sip:a@b.example.com>;TAG=1;Tag=2",
+        "<sip:a@b.example.com>;tag=1;tag",
+        "<sip:a@b.example.com>;tagx=1;xtag=2",
+        "<sip:a@b.example.com>;x=tag;tag-=3",
+        '"A" <sip:a@b.example.com>;tag=1;x',
+        "<sip:a@b.example.com> ;tag=1",
+        "sip:a@b.example.com;tag=1",
+    ],
+)
+def test_tags_read_by_the_pattern_are_the_general_code_tags(value: str) -> None:
+    assert _outcome(_tag_of, value, "To") == _outcome(_tag_of_general, value, "To")
