@@ -26,7 +26,8 @@ State machines.  RFC 3261 figures 5 to 8 as amended by RFC 6026: the INVITE
 server transaction enters *Accepted* on a 2xx (absorbs INVITE retransmissions,
 passes matching ACKs to the TU, ends on Timer L = 64*T1) and the INVITE client
 transaction enters *Accepted* on a 2xx (passes every further 2xx to the TU, ends
-on Timer M = 64*T1).  So 2xx retransmission and the ACK for 2xx belong to the
+on Timer M = 64*T1; after T1 the further 2xx go to ``tu.stray_response_received``,
+see Ghosts below).  So 2xx retransmission and the ACK for 2xx belong to the
 TU (the dialog layer), as RFC 6026 intends; the layer builds and sends only the
 ACK for non-2xx finals.  Retransmission timers (A, E, G) run over unreliable
 transports only; D, I, J, K are zero over reliable ones (:mod:`.timers`).
@@ -58,8 +59,9 @@ Choices where the RFC leaves room:
   response, the INVITE ends with a synthesized 408.
 - Stray responses (17.1.3, RFC 6026 7.2): a 2xx to an INVITE that no client
   transaction takes (none matches, or it matched one already Completed by a
-  non-2xx) goes to ``tu.stray_response_received`` so the core can ACK and BYE
-  it; every other stray response is dropped.  An ACK matching no server
+  non-2xx, or one that has lingered in Accepted for T1 and is a ghost) goes to
+  ``tu.stray_response_received`` so the core can resend its ACK (a 2xx of a live
+  dialog) or ACK and BYE it; every other stray response is dropped.  An ACK matching no server
   transaction, or one in Accepted, goes to ``tu.ack_received``.
 - Transport errors are delivered through ``clock.callLater(0)``, so a TU never
   hears of a failure from inside the call that caused it.  A transport error
@@ -67,10 +69,11 @@ Choices where the RFC leaves room:
   has its final response); one in the INVITE server's Accepted state is reported
   and the transaction stays (RFC 6026).  Responses to RFC 2543 requests cannot be
   matched from a response alone: their transport errors are ignored and Timer H/J
-  ends the transaction.
+  ends the transaction.  Transport errors for a ghost's messages are logged at
+  debug level and dropped.
 - A client TU may also define ``transaction_terminated(tx)``: it is called once
-  when the transaction ends (after any final response was passed up), e.g. so
-  the dialog layer ends early dialogs when Timer M closes an INVITE's Accepted state.
+  when the transaction will pass nothing more up: when it ends (after any final
+  response was passed up) or becomes a ghost, T1 into Accepted or Completed.
 - Every callback to a TU comes after the transaction updated its state, so TUs
   may call back into the layer.  Exceptions from a TU propagate; if
   ``request_received`` raises before a final response, the layer answers 500.
@@ -79,14 +82,31 @@ Not handled here: an INVITE client transaction in Proceeding waits for its final
 response for as long as the TU lets it (Timer C and INVITE expiry are the TU's,
 and end with ``tx.cancel()``); a server transaction lives until its TU responds.
 
+Ghosts (:mod:`.ghosts`).  A finished call's transactions linger up to 64*T1
+(32 s) to absorb retransmissions.  T1 after entering such a state (INVITE server
+Accepted/Confirmed, non-INVITE server Completed, INVITE client Accepted/Completed,
+non-INVITE client Completed) a transaction is replaced in the layer's maps by a
+*ghost*, a plain tuple of atoms (kind, key, deadline, To tags, merge key, the
+bytes to re-send, the destination) that answers retransmissions on the wire
+exactly as the transaction did and that CPython's collector untracks, so
+lingering calls cost full collections nothing.  The object is detached: the layer
+forgets it and its user, but a TU may keep it; its ``state`` reads Terminated
+from the deadline on, and an INVITE server transaction in Accepted still sends
+the TU's 2xx retransmissions.  Ghosts of one duration expire in FIFO order.
+Over reliable transports D, I, J, K are zero (the transaction ends at once, no
+ghost); L and M are 64*T1 there too (ghosts).  ``client_count`` and
+``server_count`` count ghosts, ``pending_count`` does not.
+
 Timers (:mod:`.scheduler`).  Every timer of the layer runs on one
 :class:`~.scheduler.Scheduler`: a FIFO queue per distinct delay and a single
 ``clock.callLater`` for the earliest deadline, so a timer costs one small tuple
 rather than a Twisted ``DelayedCall`` with its bound methods and heap insertion.
+A cancelled timer lets go of its owner at once.
 
 Performance.  ``__slots__`` everywhere, tuple keys, no logging above debug and
-none on the normal path.  A terminated transaction has no timer scheduled, is in
-no map, and holds no reference to its user, so it leaves no cycle behind.
+none on the normal path.  A terminated or detached transaction has no timer
+scheduled, is in no map, and holds no reference to its user, so it leaves no
+cycle behind.
 """
 
 from .base import NULL_USER, NullUser, TransactionState

@@ -58,19 +58,20 @@ class Transaction:
     """
 
     __slots__ = (
+        "_deadline",
+        "_ends_at",
         "_interval",
         "_key",
         "_layer",
+        "_state",
         "_timer_r",
         "_timer_t",
         "_timers",
         "branch",
         "method",
         "request",
-        "state",
     )
 
-    state: TransactionState
     request: Request
     method: str
     branch: str
@@ -85,7 +86,7 @@ class Transaction:
         key: tuple[object, ...],
         timers: TransportTimers,
     ) -> None:
-        self.state = self.initial_state
+        self._state = self.initial_state
         self.request = request
         self.method = request.method
         self.branch = branch
@@ -95,6 +96,28 @@ class Transaction:
         self._timer_r: Entry | None = None
         self._timer_t: Entry | None = None
         self._interval = 0.0
+        #: when the lingering state (Accepted, Completed, Confirmed) ends, once entered
+        self._ends_at = 0.0
+        #: the same once the layer replaced the transaction by a ghost (0.0: not detached)
+        self._deadline = 0.0
+
+    @property
+    def state(self) -> TransactionState:
+        """The current state (RFC 3261 figures 5 to 8, with RFC 6026's Accepted).
+
+        A detached transaction (one the layer replaced by a ghost, see
+        :mod:`.ghosts`) keeps its lingering state until its deadline and is
+        Terminated from then on.
+        """
+        deadline = self._deadline
+        if deadline and self._layer._clock.seconds() >= deadline:
+            return TERMINATED
+        return self._state
+
+    @property
+    def detached(self) -> bool:
+        """True while the layer holds a ghost of this transaction instead of the object."""
+        return bool(self._deadline) and self.state is not TERMINATED
 
     @property
     def reliable(self) -> bool:
@@ -129,20 +152,43 @@ class Transaction:
             scheduler.cancel(self, "_timer_t")
 
     # -- lingering ---------------------------------------------------------------
-    # In the states that only absorb or answer retransmissions (INVITE server
-    # Accepted/Completed-over-TCP/Confirmed, non-INVITE server Completed, INVITE
-    # client Accepted/Completed, non-INVITE client Completed) the transaction
-    # lives on for up to 64*T1 after its call may have ended.  T1 after entering
-    # them (the retransmit slot is free there) it drops the decoded views of the
-    # messages it keeps; not at once, because the TU usually holds the same
-    # messages while it sets the call up and would decode them again.  Once that
-    # ran (``_timer_r`` is None again), what is re-sent later is shed right away.
+    # The states that only absorb or answer retransmissions (INVITE server
+    # Accepted/Confirmed, non-INVITE server Completed, INVITE client Accepted/
+    # Completed, non-INVITE client Completed) last up to 64*T1, mostly after the
+    # call ended.  For T1 after entering one the transaction stays as it is (the
+    # TU usually still holds its messages and may still hear from it: a 2xx
+    # retransmission, a transport error on the final response); then the layer
+    # replaces it by a ghost, a tuple of atoms the garbage collector skips
+    # (.ghosts), and the object is detached.  The INVITE server transaction in
+    # Completed over a reliable transport (no Timer G, it waits for the ACK until
+    # Timer H) is no ghost: T1 after entering that state it just drops the decoded
+    # views of the messages it keeps.
+    def _linger_for(self, delay: float, handler: Handler) -> None:
+        """Enter a lingering state that ``handler`` ends in ``delay`` seconds; T1 later
+        (if that comes first) the transaction becomes a ghost (:meth:`_become_ghost`)."""
+        layer = self._layer
+        self._ends_at = layer._clock.seconds() + delay
+        linger = layer._linger_delay
+        if delay > linger:
+            layer._scheduler.start(linger, self, "_timer_r", Transaction._linger_fired)
+        layer._scheduler.start(delay, self, "_timer_t", handler)
+
     def _linger(self) -> None:
         layer = self._layer
         layer._scheduler.start(layer._linger_delay, self, "_timer_r", Transaction._linger_fired)
 
     def _linger_fired(self) -> None:
+        self._become_ghost()
+
+    def _become_ghost(self) -> None:
+        """T1 into a lingering state: have the layer replace this transaction by a ghost."""
         self._shed()
+
+    def _detach(self, deadline: float) -> None:
+        """The layer replaced this transaction by a ghost that ends at ``deadline``:
+        cancel the timers and let go of the user (the ghost does the rest)."""
+        self._cancel_timers()
+        self._deadline = deadline
 
     def _shed(self) -> None:
         """Drop the decoded views of every message the transaction keeps."""
@@ -152,18 +198,19 @@ class Transaction:
     def _settle(self, state: TransactionState) -> None:
         """Leave Calling/Trying/Proceeding for a state after the final response
         (the layer counts pending transactions, so ``pending_count`` is O(1))."""
-        self.state = state
+        self._state = state
         self._layer._pending -= 1
 
     # -- termination -----------------------------------------------------------
     def _terminate(self) -> None:
         """Enter Terminated: cancel timers, leave the layer's maps, break references."""
-        state = self.state
+        state = self._state
         if state is TERMINATED:
             return
         if state is PROCEEDING or state is CALLING or state is TRYING:
             self._layer._pending -= 1
-        self.state = TERMINATED
+        self._state = TERMINATED
+        self._deadline = 0.0
         self._cancel_timers()
         self._unregister()
 

@@ -4,6 +4,13 @@ non-INVITE (17.1.2, figure 6), plus the ACK (17.1.1.3) and CANCEL (9.1) they bui
 Transactions are created by ``TransactionLayer.send_request``; the TU never
 constructs them.  Every handler updates state and timers first, sends second and
 calls the TU last, so the TU may re-enter the layer from its callback.
+
+T1 after the final response, over unreliable transports (and for Timer M's 64*T1
+over any), the transaction is replaced in the layer by a ghost (:mod:`.ghosts`)
+and detached: its user is then told ``transaction_terminated`` (if it defines
+it) and hears nothing more from it.  From then on every 2xx to the INVITE
+(retransmissions, other forks) goes to the layer TU's ``stray_response_received``,
+which may resend its ACK for a 2xx of a dialog it knows, or ACK and BYE it.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..sip import Address, Headers, Request, Response
 from .base import NULL_USER, Transaction, TransactionState, drop_views
 from .failures import FailureKind, SynthesizedResponse, TransactionFailure
+from .ghosts import ICT_ACCEPTED, ICT_COMPLETED, NICT_COMPLETED
 
 if TYPE_CHECKING:
     from .interfaces import ClientTransactionUser
@@ -135,6 +143,25 @@ class ClientTransaction(Transaction):
         failure = self.failure = TransactionFailure(kind, reason)
         self._finish(SynthesizedResponse(self.request, failure))
 
+    def _detach(self, deadline: float) -> None:
+        super()._detach(deadline)
+        self._user = NULL_USER
+
+    def _ghost_made(self, user: ClientTransactionUser) -> None:
+        """The layer replaced this transaction by a ghost: tell its former ``user`` that
+        it will pass nothing more up (the ghost sends further 2xx to the layer TU)."""
+        ended = getattr(user, "transaction_terminated", None)
+        if ended is not None:
+            ended(self)
+
+    def _release_user(self) -> None:
+        """In Completed, once the final response was passed up, forget a user that cannot
+        hear from this transaction again (one without ``transaction_terminated``), so it
+        (the bridge's Attempt, and the call behind it) need not outlive the call.
+        """
+        if self._state is COMPLETED and getattr(self._user, "transaction_terminated", None) is None:
+            self._user = NULL_USER
+
     def _finish(self, response: Response | None = None) -> None:
         """Terminate, then pass ``response`` up (if any) and tell the TU the transaction ended."""
         user = self._user
@@ -144,15 +171,6 @@ class ClientTransaction(Transaction):
         ended = getattr(user, "transaction_terminated", None)
         if ended is not None:
             ended(self)
-        self._shed()  # a cancelled timer's entry may keep this object a while longer
-
-    def _release_user(self) -> None:
-        """In Completed, once the final response was passed up, forget a user that cannot
-        hear from this transaction again (one without ``transaction_terminated``), so it
-        (the bridge's Attempt, and the call behind it) need not outlive the call by Timer D/K.
-        """
-        if self.state is COMPLETED and getattr(self._user, "transaction_terminated", None) is None:
-            self._user = NULL_USER
 
     def _unregister(self) -> None:
         self._user = NULL_USER
@@ -166,8 +184,10 @@ class InviteClientTransaction(ClientTransaction):
     (64*T1) times out with a 408.  A 1xx moves to Proceeding (no more
     retransmissions); a 300-699 to Completed, where the transaction sends the ACK,
     re-sends it for every retransmitted final response and ends on Timer D; a 2xx
-    to Accepted, where every 2xx goes to the TU (which ACKs them) until Timer M.
+    to Accepted, where further 2xx go to the user (which ACKs them) until Timer M.
     A 2xx reaching Completed goes to the layer TU's ``stray_response_received``.
+    T1 into Accepted or Completed the transaction becomes a ghost (:mod:`.ghosts`):
+    from then on every 2xx goes to ``stray_response_received``.
     """
 
     __slots__ = ("_ack", "_cancel_reason", "_cancel_requested")
@@ -239,32 +259,46 @@ class InviteClientTransaction(ClientTransaction):
         self._send()
 
     def _timer_a_fired(self) -> None:
-        if self.state is CALLING:
+        if self._state is CALLING:
             self._start_retransmit(self._interval * 2, InviteClientTransaction._timer_a_fired)
             self._send()
 
     def _timer_b_fired(self) -> None:
-        if self.state is CALLING:
+        if self._state is CALLING:
             self._fail(_TIMEOUT, "Timer B fired: no response to the INVITE")
 
     def _cancel_timeout_fired(self) -> None:
-        if self.state is PROCEEDING:
+        if self._state is PROCEEDING:
             self._fail(_TIMEOUT, "no final response within 64*T1 of the CANCEL")
 
     def _timer_d_fired(self) -> None:
-        if self.state is COMPLETED:
+        if self._state is COMPLETED:
             self._finish()
 
     def _timer_m_fired(self) -> None:
-        if self.state is ACCEPTED:
+        if self._state is ACCEPTED:
             self._finish()
+
+    def _become_ghost(self) -> None:
+        state = self._state
+        user = self._user
+        if state is ACCEPTED:
+            self._layer._ghosts.client(self, ICT_ACCEPTED, self._timers.m)
+        elif state is COMPLETED and self._ack is not None:
+            # The ACK's bytes as sent (after the transport had its way with the message).
+            self._layer._ghosts.client(
+                self, ICT_COMPLETED, self._timers.d, self._ack.to_bytes(), self.destination
+            )
+        else:
+            return
+        self._ghost_made(user)
 
     def _receive(self, response: Response) -> None:
         status = response.status
-        state = self.state
+        state = self._state
         if status < 200:
             if state is CALLING:
-                self.state = PROCEEDING
+                self._state = PROCEEDING
                 self._cancel_timers()
                 if self._cancel_requested:
                     self._send_cancel()
@@ -275,8 +309,7 @@ class InviteClientTransaction(ClientTransaction):
             if state is CALLING or state is PROCEEDING:
                 self._settle(ACCEPTED)
                 self._cancel_timers()
-                self._linger()
-                self._start_timeout(self._timers.m, InviteClientTransaction._timer_m_fired)
+                self._linger_for(self._timers.m, InviteClientTransaction._timer_m_fired)
             elif state is COMPLETED:
                 # A 2xx after a non-2xx final (a misbehaving fork): the TU core may
                 # still ACK and BYE it, as any 2xx without a transaction.
@@ -291,8 +324,7 @@ class InviteClientTransaction(ClientTransaction):
             ack = self._ack = build_ack(self.request, response)
             delay = self._timers.d
             if delay:
-                self._linger()
-                self._start_timeout(delay, InviteClientTransaction._timer_d_fired)
+                self._linger_for(delay, InviteClientTransaction._timer_d_fired)
             self._layer._transport.send_request(ack, self.destination)
             if delay:
                 self._user.response_received(self, response)
@@ -302,8 +334,6 @@ class InviteClientTransaction(ClientTransaction):
         elif state is COMPLETED and self._ack is not None:
             # A retransmitted final response: the ACK was lost, send it again.
             self._layer._transport.send_request(self._ack, self.destination)
-            if self._timer_r is None:
-                drop_views(self._ack)
 
     def _shed(self) -> None:
         super()._shed()
@@ -311,7 +341,7 @@ class InviteClientTransaction(ClientTransaction):
             drop_views(self._ack)
 
     def _transport_error(self, reason: str) -> None:
-        state = self.state
+        state = self._state
         if state is CALLING or state is PROCEEDING:
             self._fail(_TRANSPORT, reason)
         elif state is COMPLETED:
@@ -326,7 +356,7 @@ class NonInviteClientTransaction(ClientTransaction):
     Trying: request retransmitted on Timer E over UDP, doubling up to T2; a 1xx
     moves to Proceeding, where E stays at T2.  Timer F (64*T1) times out with a
     408.  A final response moves to Completed, which absorbs retransmitted
-    responses until Timer K (T4 over UDP, 0 over TCP).
+    responses until Timer K (T4 over UDP, a ghost after T1; 0 over TCP).
     """
 
     __slots__ = ()
@@ -340,7 +370,7 @@ class NonInviteClientTransaction(ClientTransaction):
         self._send()
 
     def _timer_e_fired(self) -> None:
-        state = self.state
+        state = self._state
         if state is TRYING:
             interval = min(self._interval * 2, self._timers.t2)
         elif state is PROCEEDING:
@@ -351,34 +381,39 @@ class NonInviteClientTransaction(ClientTransaction):
         self._send()
 
     def _timer_f_fired(self) -> None:
-        state = self.state
+        state = self._state
         if state is TRYING or state is PROCEEDING:
             self._fail(_TIMEOUT, f"Timer F fired: no final response to the {self.method}")
 
     def _timer_k_fired(self) -> None:
-        if self.state is COMPLETED:
+        if self._state is COMPLETED:
             self._finish()
 
+    def _become_ghost(self) -> None:
+        if self._state is COMPLETED:
+            user = self._user
+            self._layer._ghosts.client(self, NICT_COMPLETED, self._timers.k)
+            self._ghost_made(user)
+
     def _receive(self, response: Response) -> None:
-        state = self.state
+        state = self._state
         if state is not TRYING and state is not PROCEEDING:
             return  # Completed: retransmitted responses are absorbed
         if response.status < 200:
-            self.state = PROCEEDING
+            self._state = PROCEEDING
             self._user.response_received(self, response)
             return
         self._settle(COMPLETED)
         self._cancel_timers()
         delay = self._timers.k
         if delay:
-            self._linger()
-            self._start_timeout(delay, NonInviteClientTransaction._timer_k_fired)
+            self._linger_for(delay, NonInviteClientTransaction._timer_k_fired)
             self._user.response_received(self, response)
             self._release_user()
         else:
             self._finish(response)  # reliable transport: Timer K is zero
 
     def _transport_error(self, reason: str) -> None:
-        state = self.state
+        state = self._state
         if state is TRYING or state is PROCEEDING:
             self._fail(_TRANSPORT, reason)

@@ -1,5 +1,9 @@
 """The transaction layer: matches messages to transactions (RFC 3261 17.1.3, 17.2.3) and
 dispatches them; creates transactions; handles CANCEL (9.2) and merged requests (8.2.2.2).
+
+Its maps hold live transactions and ghosts (:mod:`.ghosts`): tuples of atoms that
+stand in for transactions lingering to absorb retransmissions.  A value that is a
+tuple is a ghost; the rare paths that answer for it are here and in :mod:`.ghosts`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,16 @@ from ..sip import Address, Origin, Request, Response, SIPParseError, response_fo
 from .base import NULL_USER, TransactionState
 from .client import ClientTransaction, InviteClientTransaction, NonInviteClientTransaction
 from .clock import Clock
+from .ghosts import (
+    ICT_COMPLETED,
+    IST_ACCEPTED,
+    NIST_COMPLETED,
+    REQUEST_TO_TAG,
+    TO_TAG,
+    Ghost,
+    Ghosts,
+)
+from .ghosts import matches_legacy as ghost_matches_legacy
 from .interfaces import ClientTransactionUser, TransactionUser, Transport
 from .matching import (
     MAGIC_COOKIE,
@@ -45,6 +59,7 @@ class TransactionLayer:
         "_clients",
         "_clock",
         "_config",
+        "_ghosts",
         "_linger_delay",
         "_merged",
         "_pending",
@@ -73,9 +88,13 @@ class TransactionLayer:
         self._linger_delay = config.t1
         self._unreliable = config.for_transport(reliable=False)
         self._reliable = config.for_transport(reliable=True)
-        self._clients: dict[tuple[object, ...], ClientTransaction] = {}
-        self._servers: dict[ServerKey, ServerTransaction] = {}
-        self._merged: dict[MergeKey, ServerTransaction] = {}
+        # Live transactions and the ghosts of lingering ones (.ghosts).
+        self._clients: dict[tuple[object, ...], ClientTransaction | Ghost] = {}
+        self._servers: dict[ServerKey, ServerTransaction | Ghost] = {}
+        self._merged: dict[MergeKey, ServerTransaction | Ghost] = {}
+        self._ghosts = Ghosts(
+            clock, self._scheduler, transport, self._servers, self._clients, self._merged
+        )
         #: transactions in Calling, Trying or Proceeding (kept by Transaction._settle/_terminate)
         self._pending = 0
 
@@ -86,13 +105,13 @@ class TransactionLayer:
 
     @property
     def client_count(self) -> int:
-        """How many client transactions are alive (not yet terminated)."""
+        """How many client transactions are alive (not yet terminated), ghosts included."""
         return len(self._clients)
 
     @property
     def server_count(self) -> int:
         """How many server transactions are alive, including those the layer runs itself
-        (CANCEL answers, 482 to merged requests)."""
+        (CANCEL answers, 482 to merged requests) and ghosts."""
         return len(self._servers)
 
     @property
@@ -101,7 +120,7 @@ class TransactionLayer:
 
         Client transactions in Calling, Trying or Proceeding, and server transactions
         in Trying or Proceeding; those that merely absorb retransmissions of a final
-        response (Completed, Confirmed, Accepted) do not count.
+        response (Completed, Confirmed, Accepted; most of them ghosts) do not count.
         """
         return self._pending
 
@@ -195,7 +214,7 @@ class TransactionLayer:
         self._clock.callLater(0, self._transport_error_now, message, reason)
 
     def _transport_error_now(self, message: Request | Response, reason: str) -> None:
-        tx: ClientTransaction | ServerTransaction | None
+        tx: ClientTransaction | ServerTransaction | Ghost | None
         try:
             if isinstance(message, Request):
                 method = message.method
@@ -209,6 +228,10 @@ class TransactionLayer:
         if tx is None:
             _log.debug("transport error for no transaction (%s): %r", reason, message)
             return
+        if isinstance(tx, tuple):
+            # Nothing waits for a lingering transaction's messages (see .ghosts).
+            _log.debug("transport error for a lingering transaction (%s): %r", reason, message)
+            return
         tx._transport_error(reason)
 
     def _response_received(self, response: Response) -> None:
@@ -219,8 +242,15 @@ class TransactionLayer:
             return
         tx = self._clients.get(key)
         if tx is not None:
-            tx._receive(response)
-        elif 200 <= response.status < 300 and key[1] == "INVITE":
+            if not isinstance(tx, tuple):
+                tx._receive(response)
+                return
+            # A ghost: INVITE Completed re-sends its ACK for a retransmitted 300-699;
+            # every 2xx to an INVITE is the TU core's (below); the rest is absorbed.
+            if tx[0] == ICT_COMPLETED and response.status >= 300:
+                self._ghosts.resend_ack(tx)
+                return
+        if 200 <= response.status < 300 and key[1] == "INVITE":
             self._tu.stray_response_received(response)
         else:
             _log.debug("dropped stray response %r", response)
@@ -231,7 +261,15 @@ class TransactionLayer:
         try:
             key, legacy = server_key(request, "INVITE" if method == "ACK" else method)
             tx = self._servers.get(key)
-            if tx is not None and legacy and not tx._matches_legacy(request):
+            if (
+                tx is not None
+                and legacy
+                and not (
+                    ghost_matches_legacy(tx, request)
+                    if isinstance(tx, tuple)
+                    else tx._matches_legacy(request)
+                )
+            ):
                 if method != "ACK":
                     _log.debug("dropped %s clashing with an RFC 2543 transaction", method)
                     return
@@ -246,7 +284,9 @@ class TransactionLayer:
             _log.debug("dropped %s with a malformed header: %s", method, exc.reason)
             return
         if tx is not None:
-            if method == "ACK":
+            if isinstance(tx, tuple):
+                self._ghost_request(tx, request, origin)
+            elif method == "ACK":
                 tx._ack_received(request, origin)
             else:
                 tx._retransmission(request, origin)
@@ -273,19 +313,35 @@ class TransactionLayer:
                 tx.respond(response_for(request, 500, to_tag=new_tag()))
             raise
 
+    def _ghost_request(self, ghost: Ghost, request: Request, origin: Origin) -> None:
+        """A request matched a server ghost (:mod:`.ghosts`): as its transaction would."""
+        kind = ghost[0]
+        if kind == NIST_COMPLETED:
+            self._ghosts.resend_response(ghost, origin)
+        elif kind == IST_ACCEPTED and request.method == "ACK":
+            self._tu.ack_received(request, origin)
+        # INVITE server Accepted absorbs INVITEs, Confirmed absorbs INVITEs and ACKs.
+
     def _cancel_received(
         self, cancel: Request, origin: Origin, key: ServerKey, legacy: bool
     ) -> None:
         """RFC 3261 9.2: answer the CANCEL ourselves; tell the TU if the INVITE is pending."""
         ctx = self._new_server(cancel, origin, key, legacy, None, NULL_USER)
         invite = self._servers.get((*key[:-1], "INVITE"))
+        if isinstance(invite, tuple):
+            # A lingering INVITE (a ghost: Accepted or Confirmed): 200, and no more.
+            if legacy and invite[REQUEST_TO_TAG] != cancel.to_tag:
+                ctx.respond(response_for(cancel, 481, to_tag=new_tag()))
+            else:
+                ctx.respond(response_for(cancel, 200, to_tag=invite[TO_TAG] or new_tag()))
+            return
         if invite is not None and legacy and invite.request.to_tag != cancel.to_tag:
             invite = None
         if invite is None:
             ctx.respond(response_for(cancel, 481, to_tag=new_tag()))
             return
         ctx.respond(response_for(cancel, 200, to_tag=invite.to_tag or new_tag()))
-        if invite.state is PROCEEDING:
+        if invite._state is PROCEEDING:
             invite._tu.cancel_received(invite, cancel)
 
     def _new_server(

@@ -4,6 +4,14 @@ non-INVITE (17.2.2, figure 8).
 Created by the layer when a request matches no transaction; the TU answers with
 :meth:`ServerTransaction.respond`.  Responses go to the transport with the
 request's :class:`Origin`, from which it routes them (RFC 3261 18.2.2).
+
+T1 into a state that only absorbs or re-answers retransmissions (INVITE Accepted
+and Confirmed, non-INVITE Completed: over unreliable transports, and for Timer
+L's 64*T1 over any) the transaction is replaced in the layer by a ghost
+(:mod:`.ghosts`) and detached: the TU hears nothing more from it (an ACK for the
+2xx goes to ``ack_received`` as before; a transport error is no longer reported).
+A TU holding an INVITE server transaction in Accepted may still ``respond`` with
+its own 2xx retransmissions until Timer L; they go out through the transport.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..sip import Origin, Request, Response, response_for
 from .base import NULL_USER, Transaction, TransactionState, drop_views
 from .failures import FailureKind, TransactionFailure, TransactionStateError
+from .ghosts import IST_ACCEPTED, IST_CONFIRMED, NIST_COMPLETED
 
 if TYPE_CHECKING:
     from .interfaces import TransactionUser
@@ -112,13 +121,15 @@ class ServerTransaction(Transaction):
     def _send(self, response: Response) -> None:
         self._layer._transport.send_response(response, self.origin)
 
+    def _detach(self, deadline: float) -> None:
+        super()._detach(deadline)
+        self._tu = NULL_USER
+
     def _fail(self, kind: FailureKind, reason: str, *, terminate: bool = True) -> None:
         tu = self._tu
         if terminate:
             self._terminate()
         tu.server_transaction_failed(self, TransactionFailure(kind, reason))
-        if terminate:
-            self._shed()
 
     def _shed(self) -> None:
         super()._shed()
@@ -139,6 +150,7 @@ class InviteServerTransaction(ServerTransaction):
     further 2xx (the TU's own retransmissions) passed through, until Timer L.  A
     300-699 moves to Completed: retransmitted on Timer G over UDP until the ACK
     (-> Confirmed, absorbs ACKs until Timer I) or Timer H (failure reported).
+    Accepted and Confirmed become ghosts T1 after they begin (:mod:`.ghosts`).
     """
 
     __slots__ = ()
@@ -147,7 +159,9 @@ class InviteServerTransaction(ServerTransaction):
     def respond(self, response: Response) -> None:
         """Send a response (see :meth:`ServerTransaction.respond`).
 
-        In Accepted, further 2xx (the TU's retransmissions, RFC 6026) are sent too.
+        In Accepted, further 2xx (the TU's retransmissions, RFC 6026) are sent too,
+        also once the transaction is detached (a ghost stands for it in the layer),
+        until Timer L.
         """
         status = response.status
         _check_status(status)
@@ -166,15 +180,12 @@ class InviteServerTransaction(ServerTransaction):
                 self._start_timeout(timers.h, InviteServerTransaction._timer_h_fired)
             elif status >= 200:
                 self._settle(ACCEPTED)
-                self._linger()
-                self._start_timeout(self._timers.l, InviteServerTransaction._timer_l_fired)
+                self._linger_for(self._timers.l, InviteServerTransaction._timer_l_fired)
             self._send(response)
             return
         if state is ACCEPTED and 200 <= status < 300:
             self.last_response = response
             self._send(response)
-            if self._timer_r is None:  # lingering views already shed
-                drop_views(response)
             return
         if state is TERMINATED:
             return
@@ -199,31 +210,40 @@ class InviteServerTransaction(ServerTransaction):
         self._send(trying)
 
     def _trying_fired(self) -> None:
-        if self.state is PROCEEDING and self.last_response is None:
+        if self._state is PROCEEDING and self.last_response is None:
             self._send_trying()
 
     def _timer_g_fired(self) -> None:
-        if self.state is COMPLETED and self.last_response is not None:
+        if self._state is COMPLETED and self.last_response is not None:
             self._start_retransmit(
                 min(self._interval * 2, self._timers.t2), InviteServerTransaction._timer_g_fired
             )
             self._send(self.last_response)
 
     def _timer_h_fired(self) -> None:
-        if self.state is COMPLETED:
+        if self._state is COMPLETED:
             self._fail(_TIMEOUT, "Timer H fired: no ACK for the final response")
 
     def _timer_i_fired(self) -> None:
-        if self.state is CONFIRMED:
+        if self._state is CONFIRMED:
             self._terminate()
 
     def _timer_l_fired(self) -> None:
-        if self.state is ACCEPTED:
+        if self._state is ACCEPTED:
             self._terminate()
+
+    def _become_ghost(self) -> None:
+        state = self._state
+        if state is ACCEPTED:
+            self._layer._ghosts.server(self, IST_ACCEPTED, self._timers.l)
+        elif state is CONFIRMED:
+            self._layer._ghosts.server(self, IST_CONFIRMED, self._timers.i)
+        else:  # Completed over a reliable transport: waits for the ACK, sheds its views
+            self._shed()
 
     def _retransmission(self, request: Request, origin: Origin) -> None:
         self.origin = origin
-        state = self.state
+        state = self._state
         last = self.last_response
         if state is PROCEEDING:
             if last is None:
@@ -235,26 +255,24 @@ class InviteServerTransaction(ServerTransaction):
             self._send(last)
             if self._timer_r is None:  # no Timer G (TCP) and the views already shed
                 drop_views(last)
-        # Confirmed and Accepted absorb retransmissions.
+        # Confirmed and Accepted absorb retransmissions (as their ghosts do).
 
     def _ack_received(self, request: Request, origin: Origin) -> None:
-        state = self.state
+        state = self._state
         if state is COMPLETED:
-            self.state = CONFIRMED
+            self._state = CONFIRMED
             self._cancel_timers()
             delay = self._timers.i
             if delay:
-                self._linger()
-                self._start_timeout(delay, InviteServerTransaction._timer_i_fired)
+                self._linger_for(delay, InviteServerTransaction._timer_i_fired)
             else:
                 self._terminate()
-                self._shed()  # Timer H's cancelled entry may keep this object a while
         elif state is ACCEPTED:
             self._tu.ack_received(request, origin)
         # Confirmed absorbs ACK retransmissions; an ACK before any final is ignored.
 
     def _transport_error(self, reason: str) -> None:
-        state = self.state
+        state = self._state
         if state is PROCEEDING or state is COMPLETED:
             self._fail(_TRANSPORT, reason)
         elif state is ACCEPTED:
@@ -267,7 +285,7 @@ class NonInviteServerTransaction(ServerTransaction):
 
     Trying absorbs request retransmissions; after a provisional (Proceeding) or a
     final (Completed) response they are answered with the last response sent.
-    Completed lasts Timer J (64*T1 over UDP, 0 over TCP).
+    Completed lasts Timer J (64*T1 over UDP, a ghost after T1; 0 over TCP).
     """
 
     __slots__ = ()
@@ -281,18 +299,16 @@ class NonInviteServerTransaction(ServerTransaction):
         if state is TRYING or state is PROCEEDING:
             self.last_response = response
             if status < 200:
-                self.state = PROCEEDING
+                self._state = PROCEEDING
                 self._send(response)
                 return
             self._settle(COMPLETED)
             delay = self._timers.j
             if delay:
-                self._linger()
-                self._start_timeout(delay, NonInviteServerTransaction._timer_j_fired)
+                self._linger_for(delay, NonInviteServerTransaction._timer_j_fired)
             self._send(response)
             if not delay:
                 self._terminate()
-                self._shed()
             return
         if state is TERMINATED:
             return
@@ -301,19 +317,24 @@ class NonInviteServerTransaction(ServerTransaction):
         )
 
     def _timer_j_fired(self) -> None:
-        if self.state is COMPLETED:
+        if self._state is COMPLETED:
             self._terminate()
+
+    def _become_ghost(self) -> None:
+        last = self.last_response
+        if self._state is COMPLETED and last is not None:
+            # The bytes as sent (after the transport had its way with the message).
+            self._layer._ghosts.server(self, NIST_COMPLETED, self._timers.j, last.to_bytes())
 
     def _retransmission(self, request: Request, origin: Origin) -> None:
         self.origin = origin
         last = self.last_response
-        if last is not None and (self.state is PROCEEDING or self.state is COMPLETED):
+        state = self._state
+        if last is not None and (state is PROCEEDING or state is COMPLETED):
             self._send(last)
-            if self._timer_r is None and self.state is COMPLETED:  # views already shed
-                drop_views(last)
         # Trying absorbs retransmissions (RFC 3261 17.2.2).
 
     def _transport_error(self, reason: str) -> None:
-        state = self.state
+        state = self._state
         if state is PROCEEDING or state is COMPLETED:
             self._fail(_TRANSPORT, reason)

@@ -232,7 +232,7 @@ def test_layer_works_with_a_plain_clock_object() -> None:
     assert [d for d, _ in clock.scheduled] == [0.5]
     layer.message_received(reply(tx.request, 200), FROM_BOB_UDP)
     # E and F cancelled: nothing left, the call goes; the new one is for T1 (when the
-    # Completed transaction drops the views it no longer needs), Timer K waits behind it.
+    # Completed transaction becomes a ghost), Timer K waits behind it.
     assert [(d, h.live) for d, h in clock.scheduled] == [(0.5, False), (0.5, True)]
 
 
