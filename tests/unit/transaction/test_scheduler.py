@@ -312,3 +312,38 @@ def test_an_entry_is_one_tuple_and_no_bound_method(clock: Clock, fired: list) ->
         s.start(1.0, owner, "slot_a", ring)
     gc.collect()
     assert len(gc.get_objects()) - before == 99  # the entries, nothing else
+
+
+def test_a_cancelled_timer_lets_go_of_its_owner_at_once(clock: Clock, fired: list) -> None:
+    """Its queue entry stays until due, but holds only (deadline, seq): atoms."""
+    import weakref
+
+    class Weak(Owner):
+        pass
+
+    s = Scheduler(clock)
+    [keep] = owners(clock, fired, "keep")
+    s.start(32.0, keep, "slot_a", ring)  # keeps the queue and the clock call alive
+    owner = Weak(clock, "gone", fired)
+    ref = weakref.ref(owner)
+    s.start(32.0, owner, "slot_a", ring)
+    s.cancel(owner, "slot_a")
+    del owner
+    assert ref() is None
+    gc.collect()
+    [queue] = s._queues.values()
+    assert len(queue) == 2 and not any(gc.is_tracked(entry) for entry in queue)
+    clock.advance(32)
+    assert fired == [("keep", 32.0)]
+
+
+def test_start_at_queues_absolute_deadlines_in_a_lane(clock: Clock, fired: list) -> None:
+    s = Scheduler(clock)
+    a, b, c = owners(clock, fired, "a", "b", "c")
+    s.start(2.0, a, "slot_a", ring)
+    s.start_at(1.5, ("lane",), b, "slot_a", ring)
+    s.start_at(3.0, ("lane",), c, "slot_a", ring)
+    assert s.armed_at == 1.5 and s.live == 3
+    clock.advance(5)
+    assert fired == [("b", 5.0), ("a", 5.0), ("c", 5.0)]
+    assert s.live == 0 and clock.getDelayedCalls() == []
