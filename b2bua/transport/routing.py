@@ -79,14 +79,11 @@ def default_port(transport: str) -> int:
 
 
 def replace_top_via(message: Request | Response, via: Via) -> None:
-    """Replace the topmost Via value through the Headers API.
+    """Replace the topmost Via value where it stands (cached Via views are reset).
 
-    The first Via line loses its first value and a new line with ``via`` goes
-    before it, so the message serializes correctly and cached views are reset.
+    Other values on the same line stay after it (RFC 3261 7.3.1: the same list).
     """
-    headers = message.headers
-    headers.pop_first_value("Via")
-    headers.add("Via", str(via), first=True)
+    message.headers.replace_first_value("Via", str(via))
 
 
 def stamp_received(request: Request, origin: Origin) -> bool:
