@@ -231,14 +231,18 @@ class Ghosts:
         lingering state (``tx._ends_at``), in the FIFO of ``duration``, that state's length."""
         key = tx._key
         servers = self._servers
+        # The request's To tag for RFC 2543 matching (decoded when it was matched);
+        # the response's for INVITE's ACK and CANCEL.  Read before detaching: a TU's
+        # malformed To header must not leave a detached transaction in the map.
+        try:
+            request_tag = tx.request.to_tag if tx._legacy else None
+            to_tag = None if kind == NIST_COMPLETED else tx.to_tag
+        except SIPParseError:
+            request_tag = to_tag = None
         deadline = tx._ends_at
         tx._detach(deadline)
         if servers.get(key) is not tx:
             return  # not in the layer's map (cannot happen): nothing to stand in for
-        # The request's To tag for RFC 2543 matching (decoded when it was matched);
-        # the response's for INVITE's ACK and CANCEL.
-        request_tag = tx.request.to_tag if tx._legacy else None
-        to_tag = None if kind == NIST_COMPLETED else tx.to_tag
         mkey = tx._merge_key
         ghost: Ghost = (kind, key, deadline, request_tag, to_tag, mkey, data, None)
         servers[key] = ghost
