@@ -136,6 +136,15 @@ class Headers:
             for view in VIEWS.get(key, ()):
                 cache.pop(view, None)
 
+    def compact(self) -> None:
+        """Shed what only speeds up a message's first moments: the decoded views, the
+        line index and the raw lines (a line is then written from its name and value,
+        which is the same header field, RFC 3261 7.3.1).  For messages held for the
+        whole of a call."""
+        self._entries = [(k, n, v, None) for k, n, v, _ in self._entries]
+        self._first = None
+        self.cache = {}  # a new empty dict is not GC-tracked; a cleared one stays so
+
     def _index(self) -> dict[str, int]:
         first = self._first
         if first is None:

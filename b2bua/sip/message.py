@@ -256,6 +256,14 @@ class Message:
         """The message on the wire; Content-Length always matches the body."""
         return self._start_line() + self.headers.to_bytes(len(self.body)) + self.body
 
+    def compact(self) -> None:
+        """Keep only the text: drop decoded views, the header index and raw lines.
+
+        For messages kept for the length of a call (the INVITEs, the ACKs) or of a
+        transaction's linger: what is decoded later is decoded again on demand.
+        """
+        self.headers.compact()
+
     def _view(self, key: str, build: Any) -> Any:
         cache = self.headers.cache
         try:
@@ -487,6 +495,11 @@ class Request(Message):
         if self._ruri is None:
             self._ruri = parse_uri(self.uri)
         return self._ruri
+
+    def compact(self) -> None:
+        """Keep only the text (see :meth:`Message.compact`), the Request-URI's too."""
+        super().compact()
+        self._ruri = None
 
     def set_uri(self, uri: str | URI) -> None:
         """Change the Request-URI."""

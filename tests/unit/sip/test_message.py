@@ -504,3 +504,34 @@ def test_parse_message_refuses_a_second_single_valued_header(duplicate: str) -> 
     with pytest.raises(SIPParseError) as info:
         parse_message(request("INVITE", duplicate))
     assert info.value.status == 400
+
+
+# --------------------------------------------------------------------------------------
+# compact(): messages held for a whole call keep their text only
+# --------------------------------------------------------------------------------------
+
+
+def test_compact_keeps_every_field_and_drops_views_index_and_raw_lines() -> None:
+    wire = (
+        b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+        b"v:  SIP/2.0/UDP pc33.example.com;branch=z9hG4bKnashds8 ,"
+        b" SIP/2.0/UDP relay.example.com;branch=z9hG4bK77\r\n"
+        b"From: Alice <sip:alice@example.com>;tag=1928301774\r\n"
+        b"To: Bob <sip:bob@biloxi.example.com>\r\n"
+        b"Call-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nMax-Forwards: 70\r\n"
+        b"Contact: <sip:alice@pc33.example.com>\r\nContent-Length: 4\r\n\r\nbody"
+    )
+    m = parse_message(wire)
+    assert isinstance(m, Request)
+    before = (m.top_via, m.from_tag, m.cseq, m.request_uri, m.contacts, m.body)
+    assert m.headers.cache
+    m.compact()
+    assert m.headers.cache == {}
+    assert all(raw is None for *_, raw in m.headers._entries)
+    # Decoded again on demand, equal to what they were.
+    assert (m.top_via, m.from_tag, m.cseq, m.request_uri, m.contacts, m.body) == before
+    again = parse_message(m.to_bytes())
+    assert [(n.lower(), v) for n, v in again.headers] == [
+        (n.lower(), v) for n, v in parse_message(wire).headers
+    ]
+    assert again.body == b"body"
