@@ -742,6 +742,21 @@ class Call:
         if pending is not None:
             other, number = pending
             self._send_ack(other, number, ack.body, ack.headers.get("Content-Type"))
+            if dialog is self.a_dialog and ack.cseq.number == self.a_invite.cseq.number:
+                self._settled()
+
+    def _settled(self) -> None:
+        """Both legs ACKed the call's 2xx: from now on the set-up messages the call keeps
+        (the INVITEs, our ACK and 2xx) are rarely read; keep their text only, which
+        is most of the memory a call holds while it lasts."""
+        self.a_invite.compact()
+        for attempt in self.attempts:
+            if attempt.invite is not None:
+                attempt.invite.compact()
+        for sent in self.acks.values():
+            sent.compact()
+        if self.a_tx is not None and self.a_tx.last_response is not None:
+            self.a_tx.last_response.compact()
 
     def request_received(
         self, leg: str, dialog: Dialog, tx: ServerTransaction, request: Request

@@ -287,3 +287,26 @@ def test_redirect_keeps_its_contact(h: Harness, caller: Caller, callee: Callee) 
     callee.answer(302, contact="<sip:carol@192.0.2.77:5060>")
     [moved] = caller.responses(302)
     assert [str(c.uri) for c in moved.contacts] == ["sip:carol@192.0.2.77:5060"]
+
+
+def test_a_settled_call_keeps_only_the_text_of_its_setup_messages(
+    h: Harness, caller: Caller, callee: Callee
+) -> None:
+    """Once both legs ACKed the 2xx, the INVITEs, our ACK and our 2xx are compacted
+    (views, index and raw lines dropped: memory per concurrent call); the call goes
+    on working from the text."""
+    establish(h, caller, callee)
+    [call] = h.manager.calls
+    held = [call.a_invite, *(a.invite for a in call.attempts), *call.acks.values()]
+    assert call.a_tx is not None and call.a_tx.last_response is not None
+    held.append(call.a_tx.last_response)
+    for message in held:
+        assert message is not None
+        assert message.headers.cache == {}
+        assert all(raw is None for *_, raw in message.headers._entries)
+    caller.request("BYE")
+    [bye] = callee.unique_requests("BYE")
+    assert bye.call_id == callee.invite.call_id
+    callee.reply(bye, 200)
+    h.advance(LONG)
+    h.assert_idle()
