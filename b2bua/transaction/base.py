@@ -164,14 +164,18 @@ class Transaction:
     # Timer H) is no ghost: T1 after entering that state it just drops the decoded
     # views of the messages it keeps.
     def _linger_for(self, delay: float, handler: Handler) -> None:
-        """Enter a lingering state that ``handler`` ends in ``delay`` seconds; T1 later
-        (if that comes first) the transaction becomes a ghost (:meth:`_become_ghost`)."""
+        """Enter a lingering state that lasts ``delay`` seconds.
+
+        If that is longer than T1, the transaction becomes a ghost T1 later
+        (:meth:`_become_ghost`) that ends at the same deadline, so only the T1
+        timer is started; else ``handler`` ends the state (no ghost)."""
         layer = self._layer
-        self._ends_at = layer._clock.seconds() + delay
         linger = layer._linger_delay
         if delay > linger:
-            layer._scheduler.start(linger, self, "_timer_r", Transaction._linger_fired)
-        layer._scheduler.start(delay, self, "_timer_t", handler)
+            self._ends_at = layer._clock.seconds() + delay
+            layer._scheduler.start(linger, self, "_timer_r", type(self)._become_ghost)
+        else:
+            layer._scheduler.start(delay, self, "_timer_t", handler)
 
     def _linger(self) -> None:
         layer = self._layer
@@ -181,14 +185,14 @@ class Transaction:
         self._become_ghost()
 
     def _become_ghost(self) -> None:
-        """T1 into a lingering state: have the layer replace this transaction by a ghost."""
+        """T1 into a lingering state: have the layer replace this transaction by a ghost
+        (subclasses; each state entered with :meth:`_linger_for` must make one)."""
         self._shed()
 
     def _detach(self, deadline: float) -> None:
         """The layer replaced this transaction by a ghost that ends at ``deadline``:
         cancel the timers and let go of the user (the ghost does the rest)."""
-        self._cancel_timers()
-        self._deadline = deadline
+        raise NotImplementedError
 
     def _shed(self) -> None:
         """Drop the decoded views of every message the transaction keeps."""

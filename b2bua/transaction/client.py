@@ -144,7 +144,9 @@ class ClientTransaction(Transaction):
         self._finish(SynthesizedResponse(self.request, failure))
 
     def _detach(self, deadline: float) -> None:
-        super()._detach(deadline)
+        if self._timer_r is not None or self._timer_t is not None:
+            self._cancel_timers()
+        self._deadline = deadline
         self._user = NULL_USER
 
     def _ghost_made(self, user: ClientTransactionUser) -> None:

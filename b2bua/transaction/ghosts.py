@@ -164,11 +164,9 @@ class _Lane:
         self.queue: deque[Ghost] = deque()
         self.timer: Entry | None = None
 
-    def add(self, ghost: Ghost) -> None:
-        queue = self.queue
-        queue.append(ghost)
-        if self.timer is None:
-            self.scheduler.start_at(ghost[DEADLINE], self.lane, self, "timer", _Lane.expire)
+    def arm(self, deadline: float) -> None:
+        """Expire the head of the queue at ``deadline`` (its deadline)."""
+        self.scheduler.start_at(deadline, self.lane, self, "timer", _Lane.expire)
 
     def expire(self) -> None:
         """The scheduler's handler: forget every ghost whose deadline has come, re-arm."""
@@ -190,7 +188,7 @@ class _Lane:
                 if mkey is not None and merged.get(mkey) is ghost:
                     del merged[mkey]
         if queue:
-            self.scheduler.start_at(queue[0][DEADLINE], self.lane, self, "timer", _Lane.expire)
+            self.arm(queue[0][DEADLINE])
 
 
 class Ghosts:
@@ -248,7 +246,10 @@ class Ghosts:
         servers[key] = ghost
         if mkey is not None and self._merged.get(mkey) is tx:
             self._merged[mkey] = ghost
-        self._lane(duration).add(ghost)
+        lane = self._lanes.get(duration) or self._lane(duration)
+        lane.queue.append(ghost)
+        if lane.timer is None:
+            lane.arm(deadline)
 
     def client(
         self,
@@ -272,7 +273,10 @@ class Ghosts:
         )
         ghost: Ghost = (kind, key, deadline, None, None, None, data, where)
         clients[key] = ghost
-        self._lane(duration).add(ghost)
+        lane = self._lanes.get(duration) or self._lane(duration)
+        lane.queue.append(ghost)
+        if lane.timer is None:
+            lane.arm(deadline)
 
     # -- answering for them (the rare paths) ------------------------------------------
     def resend_response(self, ghost: Ghost, origin: Origin) -> None:

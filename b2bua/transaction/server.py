@@ -122,7 +122,9 @@ class ServerTransaction(Transaction):
         self._layer._transport.send_response(response, self.origin)
 
     def _detach(self, deadline: float) -> None:
-        super()._detach(deadline)
+        if self._timer_r is not None or self._timer_t is not None:
+            self._cancel_timers()
+        self._deadline = deadline
         self._tu = NULL_USER
 
     def _fail(self, kind: FailureKind, reason: str, *, terminate: bool = True) -> None:
