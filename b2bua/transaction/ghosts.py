@@ -9,11 +9,19 @@ their requests, responses, headers, origins and users, a finished call left ~29
 GC-tracked objects for 32 s; at 1,000 calls/s that is ~930,000 objects, and every
 full collection walked them all (~0.75 s with the reactor stalled).  The collector
 only looks at tracked objects, and CPython untracks a tuple made only of atoms
-(str, bytes, int, float, bool, None, or such tuples) at its first collection.  So
-when a transaction enters one of those states, the layer replaces it in its maps
-(``_servers`` or ``_clients``, and ``_merged``) by a *ghost*: a plain tuple of
-atoms holding exactly what answering retransmissions needs.  Named tuples and
+(str, bytes, int, float, bool, None, or such tuples) when a collection finds its
+items untracked (at its first, or its second if it came in the same collection
+period as its key).  So T1 after a transaction enters one of those states, the
+layer replaces it in its maps (``_servers`` or ``_clients``, and ``_merged``) by
+a *ghost*: a plain tuple of atoms holding exactly what answering retransmissions
+needs, and a finished call costs a full collection nothing.  Named tuples and
 dataclasses would stay tracked: only exact tuples are untracked.
+
+Why T1 later, not at once: for T1 the TU usually still holds the messages and
+may still hear from the transaction as RFC 3261/6026 say (further 2xx in client
+Accepted, a transport error on the final response, reported to the TU); the
+states last 64*T1 or T4, so the object costs T1 of them.  When the state lasts
+T1 or less (a T4 set below T1) no ghost is made: the state's timer ends it.
 
 A ghost is ``(kind, key, deadline, request To tag, response To tag, merge key,
 data, destination)``:
@@ -43,14 +51,17 @@ What each kind does, as the transaction did (:class:`TransactionLayer` dispatche
 - ``ICT_COMPLETED`` (Timer D): re-sends the ACK for a retransmitted 300-699 (rebuilt
   from its bytes); a 2xx goes to the layer TU's ``stray_response_received``.
 - ``ICT_ACCEPTED`` (Timer M): every 2xx goes to the layer TU's
-  ``stray_response_received`` (no longer to the transaction's own user).
+  ``stray_response_received`` (no longer to the transaction's own user, which
+  was told ``transaction_terminated`` when the ghost was made); the TU resends
+  its ACK for a 2xx of a dialog it knows, and ACKs and BYEs any other.
 - ``NICT_COMPLETED`` (Timer K): absorbs response retransmissions.
 
 A transport error reported for a message of a ghost (a re-sent response or ACK,
 or a 2xx the TU sent through a detached INVITE server transaction) is logged at
-debug level and dropped: nothing waits for it.  The layer no longer holds the
-transaction, so RFC 6026's report of a transport error in the Accepted state
-reaches no one; the TU that retransmits its 2xx stops on the ACK or its own timeout.
+debug level and dropped: nothing waits for it.  For the first T1 of Accepted the
+transaction still reports one to its TU as RFC 6026 says (``server_transaction_failed``);
+once it is a ghost the layer no longer holds it and the report reaches no one:
+the TU that retransmits its 2xx stops on the ACK or its own timeout anyway.
 
 Detached transactions.  The transaction object is *detached* (``_detach``): its
 timers are cancelled, it lets go of its user, and the layer keeps no reference to
