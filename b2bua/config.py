@@ -70,6 +70,8 @@ class TimersConfig:
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+    #: transaction timers fire on multiples of this (at most this late), sharing wake-ups
+    resolution: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +395,9 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     for name in ("t1", "t2", "t4"):
         reader.check(getattr(timers, name) > 0, f"timers.{name}", "must be positive")
     reader.check(timers.t2 >= timers.t1, "timers.t2", "must not be smaller than t1")
+    reader.check(
+        0 <= timers.resolution <= 0.1, "timers.resolution", "must be between 0 and 0.1 seconds"
+    )
     limits = _section(reader, data, "limits", LimitsConfig, LimitsConfig())
     for name in LimitsConfig.__dataclass_fields__:
         reader.check(getattr(limits, name) > 0, f"limits.{name}", "must be positive")
@@ -494,7 +499,7 @@ def _registrar(reader: _Reader, data: dict[str, Any]) -> RegistrarConfig:
     reader.check(
         not enabled or bool(domains),
         f"{name}.domains" if "domains" in table else f"{name}.enabled",
-        "an enabled registrar needs at least one domain (domains = [\"example.com\"])",
+        'an enabled registrar needs at least one domain (domains = ["example.com"])',
     )
     expires = {}
     for key in ("min_expires", "max_expires", "default_expires"):

@@ -185,7 +185,8 @@ class B2BUAService(service.MultiService):
             self.core.authenticator = self.auth
             if config.auth.ban_answer == "drop":
                 edge.blocked = self.auth.blocked
-        timers = TimerConfig(t1=config.timers.t1, t2=config.timers.t2, t4=config.timers.t4)
+        t = config.timers
+        timers = TimerConfig(t1=t.t1, t2=t.t2, t4=t.t4, resolution=t.resolution)
         tu = ServerUser(self.core)
         self.layer = TransactionLayer(reactor, self.transport, tu, timers)
         edge.layer = self.layer

@@ -79,11 +79,11 @@ class TransactionLayer:
         timers: TimerConfig | None = None,
     ) -> None:
         self._clock = clock
-        self._scheduler = Scheduler(clock)
         self._transport = transport
         self._tu = tu
         config = TimerConfig() if timers is None else timers
         self._config = config
+        self._scheduler = Scheduler(clock, config.resolution)
         #: how long a transaction that only absorbs retransmissions keeps decoded views
         self._linger_delay = config.t1
         self._unreliable = config.for_transport(reliable=False)

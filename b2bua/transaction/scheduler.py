@@ -27,6 +27,12 @@ Queues are keyed by the delay, or by a caller's *lane* (:meth:`Scheduler.start_a
 for timers whose deadlines a caller knows to be non-decreasing, e.g. the expiry of
 the head of a FIFO of lingering transactions (:mod:`.ghosts`).
 
+Resolution: with ``resolution`` > 0 the clock call is due on the first multiple of it
+at or after the earliest deadline, so timers due within one tick share one reactor
+wake-up (at a few hundred calls per second the transactions of different calls
+expire milliseconds apart).  A timer then fires up to one tick late, never early.
+The layer's default is 0 (exact); the server uses ``[timers] resolution``.
+
 Order: due entries fire by deadline, then in the order they were started (equal
 deadlines keep insertion order, across queues too), also when the clock jumps far
 ahead.  A timer started from inside a handler with a deadline already reached
@@ -37,6 +43,7 @@ timer behind an earlier-started one of the same duration by the size of the step
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from heapq import heapify, heappop, heapreplace
@@ -68,10 +75,21 @@ class Scheduler:
     slot) came before.  Owners must initialise their slots to None.
     """
 
-    __slots__ = ("_armed_at", "_call", "_clock", "_live", "_queues", "_running", "_seq")
+    __slots__ = (
+        "_armed_at",
+        "_call",
+        "_clock",
+        "_live",
+        "_queues",
+        "_resolution",
+        "_running",
+        "_seq",
+    )
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, resolution: float = 0.0) -> None:
         self._clock = clock
+        #: the clock call is due on multiples of this (0: at the earliest deadline)
+        self._resolution = resolution
         self._queues: dict[object, deque[_Queued]] = {}
         self._call: DelayedCall | None = None
         self._armed_at = _NEVER
@@ -87,7 +105,7 @@ class Scheduler:
 
     @property
     def armed_at(self) -> float | None:
-        """When the clock call is due (the earliest queued deadline), or None when idle."""
+        """When the clock call is due (the earliest queued deadline, on its tick), or None."""
         return None if self._call is None else self._armed_at
 
     def start(self, delay: float, owner: Any, slot: str, handler: Handler) -> None:
@@ -107,6 +125,15 @@ class Scheduler:
         queue.append((deadline, seq))
         if deadline < self._armed_at and not self._running:
             self._arm(deadline)
+
+    def _tick(self, deadline: float) -> float:
+        """When the clock call for ``deadline`` is due: the deadline itself, or with a
+        resolution the first multiple of it not before the deadline (never early)."""
+        resolution = self._resolution
+        if not resolution:
+            return deadline
+        tick = math.ceil(deadline / resolution) * resolution
+        return tick if tick >= deadline else tick + resolution
 
     def start_at(
         self, deadline: float, lane: object, owner: Any, slot: str, handler: Handler
@@ -154,11 +181,14 @@ class Scheduler:
             call.cancel()
 
     def _arm(self, deadline: float) -> None:
+        tick = self._tick(deadline)
+        if tick == self._armed_at and self._call is not None:
+            return  # already due then: timers on the same tick share the clock call
         call = self._call
         if call is not None:
             call.cancel()
-        self._armed_at = deadline
-        self._call = self._clock.callLater(max(0.0, deadline - self._clock.seconds()), self._run)
+        self._armed_at = tick
+        self._call = self._clock.callLater(max(0.0, tick - self._clock.seconds()), self._run)
 
     def _run(self) -> None:
         """The clock call: fire every live entry that is due, earliest first, then re-arm."""

@@ -60,6 +60,9 @@ class TimerConfig:
     t2: float = 4.0
     t4: float = 5.0
     trying_delay: float = 0.0
+    #: timers fire on multiples of this many seconds (at most that late), so timers
+    #: due close together share one wake-up; 0 fires each at its deadline
+    resolution: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.t1 > 0:
@@ -68,6 +71,8 @@ class TimerConfig:
             raise ValueError(f"T2 ({self.t2!r}) must be at least T1 ({self.t1!r})")
         if not self.t4 > 0:
             raise ValueError(f"T4 must be positive, not {self.t4!r}")
+        if not 0 <= self.resolution <= 0.1:
+            raise ValueError(f"resolution must be between 0 and 0.1 s, not {self.resolution!r}")
         if not 0 <= self.trying_delay <= 0.2:
             raise ValueError(
                 f"trying_delay must be between 0 and 0.2 s (RFC 3261 17.2.1), "

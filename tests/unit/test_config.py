@@ -35,13 +35,13 @@ def test_every_example_config_loads() -> None:
         (UDP.replace('"127.0.0.1"', '"localhost"'), "f.toml:3: listen[0].host: 'localhost' is not"),
         (UDP.replace('"udp"', '"sctp"'), "f.toml:2: listen[0].transport: must be one of udp"),
         (UDP.replace("5060", '"5060"'), "f.toml:4: listen[0].port: must be an integer"),
-        (UDP + "[timers]\nt1 = \"x\"\n", "f.toml:6: timers.t1: must be a number, not 'x'"),
+        (UDP + '[timers]\nt1 = "x"\n', "f.toml:6: timers.t1: must be a number, not 'x'"),
         (UDP + "[timers]\nt1 = 0\n", "f.toml:6: timers.t1: must be positive"),
         (UDP + "[timers]\nt1 = 5.0\nt2 = 4.0\n", "timers.t2: must not be smaller than t1"),
         (UDP + "[server]\nfoo = 1\n", "f.toml:6: server.foo: unknown key"),
         ("colour = 1\n" + UDP, "f.toml:1: colour: unknown key"),
         (UDP + "colour = 1\n", "f.toml:5: listen[0].colour: unknown key"),
-        (UDP + "[logging]\nlevel = \"loud\"\n", "f.toml:6: logging.level: must be one of"),
+        (UDP + '[logging]\nlevel = "loud"\n', "f.toml:6: logging.level: must be one of"),
         ("", "f.toml: listen: at least one [[listen]] table is required"),
         ("x = [", "f.toml: not valid TOML"),
         (UDP + UDP, "listen[1]: 127.0.0.1 port 5060 is configured twice"),
@@ -75,3 +75,12 @@ def test_tls_files_resolved_relative_to_the_config(tmp_path: Path) -> None:
     path.write_text(text)
     config = load_config(str(path))
     assert config.listen[0].certificate == str(tmp_path / "c.pem")
+
+
+def test_timer_resolution_is_bounded_and_defaults_to_ten_milliseconds(tmp_path: Path) -> None:
+    path = tmp_path / "b2bua.toml"
+    path.write_text(UDP)
+    assert load_config(str(path)).timers.resolution == 0.01
+    path.write_text(UDP + "[timers]\nresolution = 0.5\n")
+    with pytest.raises(ConfigError, match=r"timers\.resolution: must be between 0 and 0\.1"):
+        load_config(str(path))

@@ -347,3 +347,38 @@ def test_start_at_queues_absolute_deadlines_in_a_lane(clock: Clock, fired: list)
     clock.advance(5)
     assert fired == [("b", 5.0), ("a", 5.0), ("c", 5.0)]
     assert s.live == 0 and clock.getDelayedCalls() == []
+
+
+# -- resolution: timers due within one tick share a clock call --------------------------
+
+
+def test_with_a_resolution_timers_fire_on_ticks_never_early(clock: Clock, fired: list) -> None:
+    s = Scheduler(clock, resolution=0.01)
+    clock.advance(0.002)
+    a, b, c = owners(clock, fired, "a", "b", "c")
+    s.start(0.5, a, "slot_a", ring)  # due 0.502: fires on the 0.51 tick
+    clock.advance(0.003)
+    s.start(0.5, b, "slot_a", ring)  # due 0.505: the same tick, no new clock call
+    assert len(clock.getDelayedCalls()) == 1
+    s.start(0.6, c, "slot_a", ring)  # due 0.605: the 0.61 tick
+    clock.advance(0.5 - 0.005)  # t = 0.5: nothing due yet
+    assert fired == []
+    clock.advance(0.0049)  # t = 0.5049: a is due, but not on a tick yet
+    assert fired == []
+    clock.advance(0.0051)  # t = 0.51
+    assert [name for name, _ in fired] == ["a", "b"]
+    assert all(t >= 0.505 for _, t in fired)
+    clock.advance(0.1)
+    assert [name for name, _ in fired] == ["a", "b", "c"]
+    assert fired[-1][1] >= 0.605 and s.live == 0
+
+
+def test_a_deadline_on_a_tick_fires_on_that_tick(clock: Clock, fired: list) -> None:
+    s = Scheduler(clock, resolution=0.01)
+    (a,) = owners(clock, fired, "a")
+    s.start(0.3, a, "slot_a", ring)  # 0.3 / 0.01 is not exact in binary: still not early
+    clock.advance(0.29999)
+    assert fired == []
+    clock.advance(0.01001)
+    assert [name for name, _ in fired] == ["a"]
+    assert fired[0][1] >= 0.3

@@ -70,6 +70,8 @@ def test_reliable_transport_values() -> None:
         {"t4": 0},
         {"trying_delay": -0.1},
         {"trying_delay": 0.25},
+        {"resolution": -0.01},
+        {"resolution": 0.2},
     ],
 )
 def test_invalid_values_are_rejected(kwargs: dict[str, float]) -> None:
