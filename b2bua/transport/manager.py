@@ -16,6 +16,7 @@ keep-alives count as traffic).
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import socket
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.application import service
 from twisted.internet import defer
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, MessageLengthError
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
@@ -162,6 +163,34 @@ def primary_address(family: int = socket.AF_INET) -> str:
 def family_of(host: str) -> int:
     """``AF_INET6`` for an IPv6 literal, else ``AF_INET`` (names resolve to IPv4)."""
     return socket.AF_INET6 if is_ipv6(strip_brackets(host)) else socket.AF_INET
+
+
+def send_datagram(port: Any, data: bytes, addr: tuple[str, int]) -> None:
+    """``port.write(data, addr)`` without its per-datagram address checks.
+
+    Twisted's ``udp.Port.write`` parses the host as IPv4 and IPv6 on every call;
+    our callers pass a normalized IP literal of the listener's family, so this
+    goes to ``sendto`` directly and handles errors as Twisted does: EINTR is
+    retried, ECONNREFUSED (an earlier ICMP error, meaningless unconnected) is
+    ignored, EMSGSIZE becomes ``MessageLengthError``, anything else is raised.
+    Ports without a socket (test doubles) get ``write``.
+    """
+    sock = getattr(port, "socket", None)
+    if sock is None:
+        port.write(data, addr)
+        return
+    while True:
+        try:
+            sock.sendto(data, addr)
+            return
+        except OSError as error:
+            if error.errno == errno.EINTR:
+                continue
+            if error.errno == errno.ECONNREFUSED:
+                return
+            if error.errno == errno.EMSGSIZE:
+                raise MessageLengthError("message too long") from None
+            raise
 
 
 def describe_failure(reason: Failure) -> str:
@@ -535,7 +564,7 @@ class TransportManager(service.Service):
             fail(message, reported, f"no UDP listener for {name}")
             return
         try:
-            listener.port.write(data, (normalize_ip(host), target.port))
+            send_datagram(listener.port, data, (normalize_ip(host), target.port))
             if self.sip_trace:
                 self._trace("sent to", Address("UDP", host, target.port), listener.advertised, data)
         except Exception as error:
