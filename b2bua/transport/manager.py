@@ -20,7 +20,7 @@ import errno
 import itertools
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from OpenSSL import SSL
@@ -86,6 +86,8 @@ CLOSE_GRACE = 5.0
 #: Largest UDP payload read from a socket (bigger than any SIP limit, so oversized
 #: datagrams reach parse_message whole and get its 413).
 MAX_DATAGRAM = 65536
+#: How many UDP source addresses a listener remembers the Origin of (then it starts over).
+MAX_REMEMBERED_ORIGINS = 4096
 
 _WILDCARDS = frozenset({"0.0.0.0", "::"})
 #: listen() backlog of TCP/TLS listeners (Twisted's default).
@@ -143,6 +145,8 @@ class _Listener:
     bound: Address | None = None
     advertised: Address | None = None
     tls_options: Any = None
+    #: UDP: the Origin of datagrams by source address (see TransportManager._udp_origin)
+    origins: dict[Any, Origin] = field(default_factory=dict)
 
 
 def primary_address(family: int = socket.AF_INET) -> str:
@@ -379,6 +383,7 @@ class TransportManager(service.Service):
         if host is None:
             host = primary_address(listener.family) if bound.host in _WILDCARDS else bound.host
         listener.advertised = Address(config.transport, host, config.advertised_port or bound.port)
+        listener.origins.clear()  # they name the advertised address
         if config.transport == "UDP":
             self._udp_by_local.setdefault(listener.advertised, listener)
             self._udp_by_local.setdefault(bound, listener)
@@ -808,8 +813,9 @@ class TransportManager(service.Service):
                 except Exception as error:
                     log.debug("STUN answer to {addr} failed: {error}", addr=addr, error=error)
             return
-        assert listener.advertised is not None
-        origin = Origin(Address("UDP", host, port), listener.advertised, None)
+        origin = listener.origins.get(addr)
+        if origin is None:
+            origin = self._udp_origin(listener, host, port, addr)
         if self.sip_trace:
             self._trace("received from", origin.peer, origin.local, datagram)
         try:
@@ -818,6 +824,17 @@ class TransportManager(service.Service):
             self._parse_error(error, datagram, origin)
             return
         self._deliver(message, origin, datagram)
+
+    def _udp_origin(self, listener: _Listener, host: str, port: int, addr: Any) -> Origin:
+        """The Origin of datagrams from ``addr`` on ``listener``, remembered (immutable;
+        peers send many datagrams, and building it costs two frozen dataclasses)."""
+        assert listener.advertised is not None
+        origin = Origin(Address("UDP", host, port), listener.advertised, None)
+        origins = listener.origins
+        if len(origins) >= MAX_REMEMBERED_ORIGINS:
+            origins.clear()  # bounded: a flood of sources only costs the cache
+        origins[addr] = origin
+        return origin
 
     def stream_received(self, conn: SIPStreamProtocol, messages: list[Request | Response]) -> None:
         """Messages framed on a connection (possibly none: a partial read or a ping)."""

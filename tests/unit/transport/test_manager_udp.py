@@ -79,6 +79,23 @@ def test_request_received_with_origin_and_received_stamp() -> None:
     assert message.top_via.received == "203.0.113.7" and message.top_via.rport == 40000
 
 
+def test_the_origin_of_a_source_is_built_once_and_the_memory_of_sources_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import b2bua.transport.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "MAX_REMEMBERED_ORIGINS", 3)
+    _manager, reactor, receiver = make(V4)
+    for i in range(2):
+        reactor.udp().receive(sip_request(via=f"SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-{i}"), "203.0.113.7", 40000)
+    first, second = (origin for _, origin in receiver.messages)
+    assert first is second  # remembered: the same immutable Origin
+    for port in range(5):
+        reactor.udp().receive(sip_request(via=f"SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-p{port}"), "203.0.113.8", port + 1)
+    assert len(_manager._listeners[0].origins) <= 3
+    assert [o.peer.port for _, o in receiver.messages[2:]] == [1, 2, 3, 4, 5]
+
+
 def test_ipv4_mapped_source_is_normalized() -> None:
     _manager, reactor, receiver = make(V6)
     reactor.udp().receive(sip_request(via="SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1"), "::ffff:192.0.2.1", 5060)
