@@ -210,16 +210,30 @@ class Scheduler:
         try:
             while due:
                 queue = due[0][2]
-                entry = queue.popleft()
-                if queue and queue[0][0] <= now and queue[0][1] < limit:
-                    heapreplace(due, (queue[0][0], queue[0][1], queue))
+                # Drain this queue while its head comes before every other queue's
+                # (the root's children hold the next smallest): no heap work per timer.
+                if len(due) > 1:
+                    other = due[1] if len(due) == 2 or due[1] < due[2] else due[2]
+                    bound = (other[0], other[1])
                 else:
-                    heappop(due)
-                timer = live.pop(entry[1], None)
-                if timer is not None:
-                    owner, slot, handler = timer
-                    setattr(owner, slot, None)
-                    handler(owner)
+                    bound = (now, limit)
+                popleft = queue.popleft
+                while True:
+                    timer = live.pop(popleft()[1], None)
+                    if timer is not None:
+                        owner, slot, handler = timer
+                        setattr(owner, slot, None)
+                        handler(owner)
+                    if not queue:
+                        heappop(due)
+                        break
+                    head = queue[0]
+                    if head[0] > now or head[1] >= limit:
+                        heappop(due)
+                        break
+                    if head > bound:
+                        heapreplace(due, (head[0], head[1], queue))
+                        break
         finally:
             self._running = False
             self._after_run()
