@@ -31,7 +31,7 @@ from ..dialog import (
     TwoXXRetransmitter,
     conflict_response,
 )
-from ..routing import CallInfo, RequestContext, Target
+from ..routing import CallInfo, Reject, RequestContext, Routes, Target
 from ..sip import (
     URI,
     Address,
@@ -326,8 +326,6 @@ class Call:
         self._reject(500, "Routing Error")
 
     def _routed(self, decision: object) -> None:
-        from ..routing import Reject, Routes
-
         if self.state is not CallState.ROUTING:
             return  # cancelled or ended while the router thought
         if isinstance(decision, Reject):
