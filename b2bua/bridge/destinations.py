@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from ..dialog import Dialog, next_hop
 from ..sip import URI, Address, Origin
-from ..sip.address import DEFAULT_PORTS
+from ..sip.address import DEFAULT_PORTS, is_ip_literal
 
 
 def literal_target(uri: URI, default_transport: str = "UDP") -> Address | None:
@@ -20,9 +18,7 @@ def literal_target(uri: URI, default_transport: str = "UDP") -> Address | None:
         transport = "TLS"
     host = uri.params.get("maddr") or uri.host
     host = host[1:-1] if host.startswith("[") else host
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
+    if not is_ip_literal(host):
         return None
     return Address(transport, host, uri.port or DEFAULT_PORTS.get(transport, 5060))
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from dataclasses import dataclass
 
 #: Transports that deliver reliably (no retransmissions, RFC 3261 17.1.1.2).
 RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "WS", "WSS"})
 DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "SCTP": 5060, "WS": 80, "WSS": 443}
+
+
+@functools.lru_cache(maxsize=4096)
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (IPv6 with or without brackets), False for names.
+
+    Cached (bounded): ``ipaddress`` parsing costs microseconds, and the transport
+    and the bridge ask this of the same few hosts for every message they send.
+    """
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

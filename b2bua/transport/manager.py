@@ -42,6 +42,7 @@ from b2bua.sip import (
     SIPParseError,
     parse_message,
 )
+from b2bua.sip.address import is_ip_literal
 
 from .config import ListenerConfig, TLSConfig
 from .contract import Receiver
@@ -57,7 +58,6 @@ from .protocols import (
 )
 from .routing import (
     is_crlf_keepalive,
-    is_ip_literal,
     is_ipv6,
     needs_congestion_control,
     normalize_ip,

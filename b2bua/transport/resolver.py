@@ -40,8 +40,9 @@ from twisted.names.error import DNSNameError
 from twisted.python.failure import Failure
 
 from b2bua.sip import URI, Address
+from b2bua.sip.address import is_ip_literal
 
-from .routing import default_port, is_ip_literal, normalize_ip, strip_brackets
+from .routing import default_port, normalize_ip, strip_brackets
 
 log = Logger()
 

@@ -14,7 +14,7 @@ import functools
 import ipaddress
 
 from b2bua.sip import Address, Origin, Request, Response, Via, parse_name_addr
-from b2bua.sip.address import DEFAULT_PORTS, RELIABLE_TRANSPORTS
+from b2bua.sip.address import DEFAULT_PORTS, RELIABLE_TRANSPORTS, is_ip_literal
 
 #: RFC 3261 18.1.1: the size limit for UDP requests when the path MTU is unknown.
 UNKNOWN_MTU_LIMIT = 1300
@@ -44,20 +44,6 @@ def normalize_ip(host: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return str(ip)
-
-
-@functools.lru_cache(maxsize=4096)
-def is_ip_literal(host: str) -> bool:
-    """True for an IPv4 or IPv6 address (IPv6 with or without brackets).
-
-    Cached (bounded): ``ipaddress`` parsing costs microseconds, and every message
-    sent asks this of the same few hosts.
-    """
-    try:
-        ipaddress.ip_address(strip_brackets(host))
-    except ValueError:
-        return False
-    return True
 
 
 def is_ipv6(host: str) -> bool:
