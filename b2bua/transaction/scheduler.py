@@ -109,22 +109,11 @@ class Scheduler:
         return None if self._call is None else self._armed_at
 
     def start(self, delay: float, owner: Any, slot: str, handler: Handler) -> None:
-        """Call ``handler(owner)`` in ``delay`` seconds, replacing any timer in ``owner.<slot>``."""
-        live = self._live
-        old = getattr(owner, slot)
-        if old is not None:
-            del live[old]  # replaced: its queue entry is skipped when it comes due
-        deadline = self._clock.seconds() + delay
-        seq = self._seq
-        self._seq = seq + 1
-        setattr(owner, slot, seq)
-        live[seq] = (owner, slot, handler)
-        queue = self._queues.get(delay)
-        if queue is None:
-            queue = self._queues[delay] = deque()
-        queue.append((deadline, seq))
-        if deadline < self._armed_at and not self._running:
-            self._arm(deadline)
+        """Call ``handler(owner)`` in ``delay`` seconds, replacing any timer in ``owner.<slot>``.
+
+        Timers of one delay are queued together: their deadlines never decrease.
+        """
+        self.start_at(self._clock.seconds() + delay, delay, owner, slot, handler)
 
     def _tick(self, deadline: float) -> float:
         """When the clock call for ``deadline`` is due: the deadline itself, or with a
@@ -147,7 +136,7 @@ class Scheduler:
         live = self._live
         old = getattr(owner, slot)
         if old is not None:
-            del live[old]
+            del live[old]  # replaced: its queue entry is skipped when it comes due
         seq = self._seq
         self._seq = seq + 1
         setattr(owner, slot, seq)
