@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, ClassVar
 
-from ..sip import Message, Origin, Request, Response
+from ..sip import Origin, Request, Response
 
 if TYPE_CHECKING:
     from .client import ClientTransaction
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .server import ServerTransaction
     from .timers import TransportTimers
 
-__all__ = ["NULL_USER", "NullUser", "Transaction", "TransactionState", "drop_views"]
+__all__ = ["NULL_USER", "NullUser", "Transaction", "TransactionState"]
 
 
 class TransactionState(enum.Enum):
@@ -34,17 +34,6 @@ TERMINATED = TransactionState.TERMINATED
 CALLING = TransactionState.CALLING
 TRYING = TransactionState.TRYING
 PROCEEDING = TransactionState.PROCEEDING
-
-
-def drop_views(message: Message) -> None:
-    """Forget the header views decoded from ``message`` (Vias, CSeq, NameAddrs, the parsed
-    Request-URI): they are rebuilt on demand, and a transaction that lingers 32 s to absorb
-    retransmissions should not keep them alive (each is an object the GC walks)."""
-    headers = message.headers
-    if headers.cache:
-        headers.cache = {}  # a new empty dict is not GC-tracked; a cleared one stays so
-    if isinstance(message, Request) and message._ruri is not None:
-        message.set_uri(message.uri)  # drops the parsed URI, keeps the text
 
 
 class Transaction:
@@ -195,8 +184,8 @@ class Transaction:
         raise NotImplementedError
 
     def _shed(self) -> None:
-        """Drop the decoded views of every message the transaction keeps."""
-        drop_views(self.request)
+        """Keep only the text of every message the transaction keeps (``Message.compact``)."""
+        self.request.compact()
 
     # -- state -----------------------------------------------------------------
     def _settle(self, state: TransactionState) -> None:

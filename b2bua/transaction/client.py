@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..sip import Address, Headers, Request, Response
-from .base import NULL_USER, Transaction, TransactionState, drop_views
+from .base import NULL_USER, Transaction, TransactionState
 from .failures import FailureKind, SynthesizedResponse, TransactionFailure
 from .ghosts import ICT_ACCEPTED, ICT_COMPLETED, NICT_COMPLETED
 
@@ -340,7 +340,7 @@ class InviteClientTransaction(ClientTransaction):
     def _shed(self) -> None:
         super()._shed()
         if self._ack is not None:
-            drop_views(self._ack)
+            self._ack.compact()
 
     def _transport_error(self, reason: str) -> None:
         state = self._state

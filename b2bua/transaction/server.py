@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..sip import Origin, Request, Response, response_for
-from .base import NULL_USER, Transaction, TransactionState, drop_views
+from .base import NULL_USER, Transaction, TransactionState
 from .failures import FailureKind, TransactionFailure, TransactionStateError
 from .ghosts import IST_ACCEPTED, IST_CONFIRMED, NIST_COMPLETED
 
@@ -136,7 +136,7 @@ class ServerTransaction(Transaction):
     def _shed(self) -> None:
         super()._shed()
         if self.last_response is not None:
-            drop_views(self.last_response)
+            self.last_response.compact()
 
     def _unregister(self) -> None:
         self._tu = NULL_USER
@@ -256,7 +256,7 @@ class InviteServerTransaction(ServerTransaction):
         elif state is COMPLETED and last is not None:
             self._send(last)
             if self._timer_r is None:  # no Timer G (TCP) and the views already shed
-                drop_views(last)
+                last.compact()
         # Confirmed and Accepted absorb retransmissions (as their ghosts do).
 
     def _ack_received(self, request: Request, origin: Origin) -> None:
