@@ -143,9 +143,10 @@ class Attempt:
     def release(self) -> None:
         """The call ended: stop the timers and let go of the call and its messages.
 
-        The INVITE client transaction keeps this attempt as its user while it
-        lingers (64*T1) to absorb 2xx retransmissions; all it needs then is the
-        manager, to ACK and BYE a late 2xx (see :meth:`response_received`).
+        The INVITE client transaction keeps this attempt as its user for T1 after
+        its 2xx (then a ghost passes 2xx retransmissions to the manager's
+        ``stray_2xx``); all it needs meanwhile is the manager, to ACK and BYE a
+        late 2xx (see :meth:`response_received`).
         """
         self.stop_timers()
         self.call = None
