@@ -167,11 +167,10 @@ class Transaction:
             layer._scheduler.start(delay, self, "_timer_t", handler)
 
     def _linger(self) -> None:
+        """T1 from now, :meth:`_become_ghost` (for a state that ends otherwise, e.g. the
+        INVITE server's Completed over a reliable transport: it only sheds its views)."""
         layer = self._layer
-        layer._scheduler.start(layer._linger_delay, self, "_timer_r", Transaction._linger_fired)
-
-    def _linger_fired(self) -> None:
-        self._become_ghost()
+        layer._scheduler.start(layer._linger_delay, self, "_timer_r", type(self)._become_ghost)
 
     def _become_ghost(self) -> None:
         """T1 into a lingering state: have the layer replace this transaction by a ghost

@@ -175,6 +175,12 @@ class _Lane:
         self.queue: deque[Ghost] = deque()
         self.timer: Entry | None = None
 
+    def add(self, ghost: Ghost) -> None:
+        """Queue a ghost (deadlines in one lane never decrease); arm for it if idle."""
+        self.queue.append(ghost)
+        if self.timer is None:
+            self.arm(ghost[DEADLINE])
+
     def arm(self, deadline: float) -> None:
         """Expire the head of the queue at ``deadline`` (its deadline)."""
         self.scheduler.start_at(deadline, self.lane, self, "timer", _Lane.expire)
@@ -257,10 +263,7 @@ class Ghosts:
         servers[key] = ghost
         if mkey is not None and self._merged.get(mkey) is tx:
             self._merged[mkey] = ghost
-        lane = self._lanes.get(duration) or self._lane(duration)
-        lane.queue.append(ghost)
-        if lane.timer is None:
-            lane.arm(deadline)
+        self._lane(duration).add(ghost)
 
     def client(
         self,
@@ -284,10 +287,7 @@ class Ghosts:
         )
         ghost: Ghost = (kind, key, deadline, None, None, None, data, where)
         clients[key] = ghost
-        lane = self._lanes.get(duration) or self._lane(duration)
-        lane.queue.append(ghost)
-        if lane.timer is None:
-            lane.arm(deadline)
+        self._lane(duration).add(ghost)
 
     # -- answering for them (the rare paths) ------------------------------------------
     def resend_response(self, ghost: Ghost, origin: Origin) -> None:
