@@ -16,11 +16,9 @@ from b2bua.transaction import (
 from tests.unit.transaction.helpers import (
     BOB_TCP,
     BOB_UDP,
-    FROM_ALICE_TCP,
     FROM_ALICE_UDP,
     FROM_BOB_TCP,
     FROM_BOB_UDP,
-    SDP,
     Harness,
     RecordingUser,
     answer,
@@ -29,55 +27,10 @@ from tests.unit.transaction.helpers import (
     outgoing,
     outgoing_invite,
     reply,
+    run_call,
 )
 
 S = TransactionState
-
-
-def run_call(h: Harness, reliable: bool) -> None:
-    """A bridged call: Alice's INVITE in, an INVITE out to Bob, answered, ACKed, hung up."""
-    a_origin = FROM_ALICE_TCP if reliable else FROM_ALICE_UDP
-    b_dest, b_origin = (BOB_TCP, FROM_BOB_TCP) if reliable else (BOB_UDP, FROM_BOB_UDP)
-    transport = "TCP" if reliable else "UDP"
-
-    # A leg: INVITE in.
-    a_invite = make_request("INVITE", transport=transport, body=SDP)
-    h.feed(a_invite, a_origin)
-    [a_tx] = h.tu.server_txs()
-    # B leg: INVITE out.
-    b_user = RecordingUser()
-    b_tx = h.layer.send_request(outgoing_invite(), b_dest, b_user)
-    assert (h.layer.server_count, h.layer.client_count) == (1, 1)
-    h.feed(reply(b_tx.request, 100), b_origin)
-    h.feed(reply(b_tx.request, 180), b_origin)
-    a_tx.respond(answer(a_invite, 180))
-    ok = reply(b_tx.request, 200)
-    h.feed(ok, b_origin)
-    a_tx.respond(answer(a_invite, 200))
-    # The TUs ACK the 2xx outside any transaction.
-    b_ack = outgoing("ACK", cseq=b_tx.request.cseq.number, to_tag=ok.to_tag)
-    h.layer.send_ack(b_ack, b_dest)
-    a_ack = make_request("ACK", transport=transport, branch="z9hG4bKack2xx", to_tag="b0b5ta9")
-    h.feed(a_ack, a_origin)
-    assert h.tu.events[-1] == ("ack", a_ack, a_origin)
-    # The 2xx retransmitted by Bob reaches the B-leg user again (RFC 6026 Accepted).
-    h.feed(reply(b_tx.request, 200), b_origin)
-    assert b_user.statuses() == [100, 180, 200, 200]
-    # Alice hangs up: BYE in, BYE out.
-    a_bye = make_request(
-        "BYE", transport=transport, branch="z9hG4bKbye", cseq=314160, to_tag="b0b5ta9"
-    )
-    h.feed(a_bye, a_origin)
-    bye_tx = h.tu.server_txs()[-1]
-    bye_user = RecordingUser()
-    b_bye = h.layer.send_request(
-        outgoing("BYE", cseq=2, to_tag=ok.to_tag, call_id=b_tx.request.call_id),
-        b_dest,
-        bye_user,
-    )
-    h.feed(reply(b_bye.request, 200), b_origin)
-    bye_tx.respond(answer(a_bye, 200))
-    assert bye_user.statuses() == [200]
 
 
 @pytest.mark.parametrize("reliable", [False, True])

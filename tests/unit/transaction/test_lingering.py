@@ -43,8 +43,8 @@ from tests.unit.transaction.helpers import (
     outgoing,
     outgoing_invite,
     reply,
+    run_call,
 )
-from tests.unit.transaction.test_layer import run_call
 
 S = TransactionState
 T1 = 0.5
