@@ -41,6 +41,8 @@ from twisted.logger import globalLogBeginner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gcwrap import GCTimer  # noqa: E402  (bench/, beside this script)
+
 from b2bua.config import parse_config  # noqa: E402
 from b2bua.logs import make_observer  # noqa: E402
 from b2bua.plugin import load_plugins  # noqa: E402
@@ -49,9 +51,6 @@ from b2bua.service import B2BUAService  # noqa: E402
 SERVER = ("127.0.0.1", 5060)
 CALLER = ("127.0.0.2", 5061)
 CALLEE = ("127.0.0.3", 5062)
-
-#: ``--gc-threshold``: override the server's collector thresholds (experiments)
-GC_THRESHOLD: tuple[int, ...] = ()
 
 CONFIG = f"""
 [[listen]]
@@ -245,20 +244,6 @@ class Peers:
         self.push(now + self.call_s, bye, CALLER)
 
 
-class GCTimer:
-    """Times every collection (``gc.callbacks``)."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
-        self._start = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._start))
-
-
 def rss_kb() -> int:
     with open(f"/proc/{os.getpid()}/status") as f:
         for line in f:
@@ -268,7 +253,13 @@ def rss_kb() -> int:
 
 
 def run(
-    calls: int, rate: float, call_s: float, linger: bool, profile: int, hold: bool = False
+    calls: int,
+    rate: float,
+    call_s: float,
+    linger: bool,
+    profile: int,
+    hold: bool = False,
+    gc_threshold: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     reactor = FakeReactor()
     config = parse_config(CONFIG, "<bench>")
@@ -279,8 +270,8 @@ def run(
     )
     service = B2BUAService(config, reactor=reactor, plugins=load_plugins(config))
     service.startService()  # binds the fake port, freezes start-up objects like production
-    if GC_THRESHOLD:
-        gc.set_threshold(*GC_THRESHOLD)
+    if gc_threshold:  # experiments: override the server's collector thresholds
+        gc.set_threshold(*gc_threshold)
     proto = reactor.protocol
     inbox: deque[tuple[bytes, tuple[str, int]]] = deque()
     later: list[tuple[float, int, bytes, tuple[str, int]]] = []
@@ -297,7 +288,7 @@ def run(
 
     peers = Peers(call_s, push)
     outbox = reactor.outbox
-    timer = GCTimer()
+    timer = GCTimer(os.devnull)  # gcwrap's hook, as calls.py times the real server
     profiler = cProfile.Profile() if profile else None
     gc.callbacks.append(timer)
     objects_before = len(gc.get_objects())
@@ -349,8 +340,7 @@ def run(
             peak_objects = max(peak_objects, len(gc.get_objects()))
     objects_after = len(gc.get_objects())
     gc.callbacks.remove(timer)
-    pauses = sorted(p for _, p in timer.pauses)
-    full = [p for g, p in timer.pauses if g == 2]
+    gc_total = sum(timer.total)
     result = {
         "calls": calls,
         "rate": rate,
@@ -359,11 +349,11 @@ def run(
         "failed": peers.failed,
         "unexpected": peers.unexpected,
         "server_us_per_call": busy / max(peers.done, 1) * 1e6,
-        "gc_collections": len(pauses),
-        "gc_full": len(full),
-        "gc_ms_total": sum(pauses) * 1000,
-        "gc_us_per_call": sum(pauses) / max(peers.done, 1) * 1e6,
-        "gc_max_ms": (pauses[-1] * 1000) if pauses else 0.0,
+        "gc_collections": sum(timer.count),
+        "gc_full": timer.count[2],
+        "gc_ms_total": gc_total * 1000,
+        "gc_us_per_call": gc_total / max(peers.done, 1) * 1e6,
+        "gc_max_ms": max(timer.max) * 1000,
         "peak_tracked_objects": peak_objects - objects_before,
         "tracked_objects_left": objects_after - objects_before,
         "rss_growth_kb": rss_kb() - rss_before,
@@ -394,14 +384,19 @@ def main() -> None:
         "--gc-threshold", default="", help="e.g. 700,10,10: gc.set_threshold after start-up"
     )
     args = parser.parse_args()
-    global GC_THRESHOLD
-    GC_THRESHOLD = tuple(int(x) for x in args.gc_threshold.split(",") if x)
+    gc_threshold = tuple(int(x) for x in args.gc_threshold.split(",") if x)
     print(f"# {platform.python_implementation()} {platform.python_version()}, {args.calls} calls"
           f" at {args.rate:g}/s simulated, {args.call_ms} ms each")  # fmt: skip
     figures = []
     for _ in range(args.runs):
         result = run(
-            args.calls, args.rate, args.call_ms / 1000, args.linger, args.profile, args.hold
+            args.calls,
+            args.rate,
+            args.call_ms / 1000,
+            args.linger,
+            args.profile,
+            args.hold,
+            gc_threshold,
         )
         figures.append(result["server_us_per_call"])
         print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
