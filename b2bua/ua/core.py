@@ -142,7 +142,7 @@ class UACore:
             self.stats.rejected += 1
             tx.respond(self.decorate(resp))
             return
-        problem = check_request(request, self.settings.supported, to_tag=self._new_tag())
+        problem = check_request(request, self.settings.supported, new_tag=self._new_tag)
         if problem is not None:
             self.stats.rejected += 1
             self._log.debug(
