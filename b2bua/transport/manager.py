@@ -809,7 +809,7 @@ class TransportManager(service.Service):
             answer = binding_response(datagram, host, port)
             if answer is not None and listener.port is not None:
                 try:
-                    listener.port.write(answer, addr)
+                    send_datagram(listener.port, answer, addr)
                 except Exception as error:
                     log.debug("STUN answer to {addr} failed: {error}", addr=addr, error=error)
             return
