@@ -59,7 +59,7 @@ host = "{SERVER[0]}"
 port = {SERVER[1]}
 
 [logging]
-level = "warn"
+level = "info"
 sip_trace = false
 
 [[plugin]]
