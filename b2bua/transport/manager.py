@@ -165,8 +165,9 @@ def primary_address(family: int = socket.AF_INET) -> str:
 
 
 def family_of(host: str) -> int:
-    """``AF_INET6`` for an IPv6 literal, else ``AF_INET`` (names resolve to IPv4)."""
-    return socket.AF_INET6 if is_ipv6(strip_brackets(host)) else socket.AF_INET
+    """``AF_INET6`` for an IPv6 literal (with or without brackets), else ``AF_INET``
+    (names resolve to IPv4)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def send_datagram(port: Any, data: bytes, addr: tuple[str, int]) -> None:
@@ -275,6 +276,8 @@ class TransportManager(service.Service):
             client_tls = next((ls.config.tls for ls in self._listeners if ls.config.tls), None)
         self._client_tls = ClientTLS(client_tls)
         self._udp_by_local: dict[Address, _Listener] = {}
+        #: local_address() answers by (transport as asked, address family)
+        self._local: dict[tuple[str, int], Address] = {}
         self._connections: dict[int, SIPStreamProtocol] = {}
         self._index: dict[tuple[Address, str | None], SIPStreamProtocol] = {}
         self._ids = itertools.count(1)
@@ -384,6 +387,7 @@ class TransportManager(service.Service):
             host = primary_address(listener.family) if bound.host in _WILDCARDS else bound.host
         listener.advertised = Address(config.transport, host, config.advertised_port or bound.port)
         listener.origins.clear()  # they name the advertised address
+        self._local.clear()
         if config.transport == "UDP":
             self._udp_by_local.setdefault(listener.advertised, listener)
             self._udp_by_local.setdefault(bound, listener)
@@ -423,6 +427,10 @@ class TransportManager(service.Service):
         ``advertised_host``/``advertised_port`` if configured.  Raises
         ``LookupError`` when there is no such listener (or before startService).
         """
+        key = (transport, family)
+        found = self._local.get(key)
+        if found is not None:
+            return found
         transport = transport.upper()
         for listener in self._listeners:
             if (
@@ -430,6 +438,9 @@ class TransportManager(service.Service):
                 and listener.family == family
                 and listener.advertised is not None
             ):
+                # Asked for every request the bridge sends: remembered until the
+                # listeners' addresses change (startService).
+                self._local[key] = listener.advertised
                 return listener.advertised
         name = "IPv6" if family == socket.AF_INET6 else "IPv4"
         raise LookupError(f"no {transport} listener for {name}")
@@ -516,7 +527,10 @@ class TransportManager(service.Service):
                 return
         try:
             target = response_destination(response, origin)
-            server_name = strip_brackets(response.top_via.host)
+            if target.transport == "UDP":
+                server_name = None  # a TLS server name is only needed for a connection
+            else:
+                server_name = strip_brackets(response.top_via.host)
         except SIPParseError as error:
             self._fail_later(response, origin.peer, f"cannot route response: {error}")
             return
@@ -800,22 +814,21 @@ class TransportManager(service.Service):
 
     # -- receiving ---------------------------------------------------------------
     def datagram_received(self, listener: _Listener, datagram: bytes, addr: Any) -> None:
-        """A UDP datagram: keep-alive, STUN Binding request, or a SIP message."""
-        if is_crlf_keepalive(datagram):
-            return  # RFC 5626 3.5.1: CRLF pings are for streams; ignore on UDP
-        host = normalize_ip(addr[0])
-        port = int(addr[1])
-        if is_stun(datagram):
-            answer = binding_response(datagram, host, port)
-            if answer is not None and listener.port is not None:
-                try:
-                    send_datagram(listener.port, answer, addr)
-                except Exception as error:
-                    log.debug("STUN answer to {addr} failed: {error}", addr=addr, error=error)
-            return
+        """A UDP datagram: keep-alive, STUN Binding request, or a SIP message.
+
+        A SIP message starts with a letter (a method or ``SIP/2.0``); keep-alives
+        (CR, LF) and STUN (first byte below 0x40) do not, so only a datagram that
+        does not start with a letter is looked at for those.
+        """
+        if not datagram or datagram[0] < 0x41:
+            if is_crlf_keepalive(datagram):
+                return  # RFC 5626 3.5.1: CRLF pings are for streams; ignore on UDP
+            if is_stun(datagram):
+                self._stun_received(listener, datagram, addr)
+                return
         origin = listener.origins.get(addr)
         if origin is None:
-            origin = self._udp_origin(listener, host, port, addr)
+            origin = self._udp_origin(listener, addr)
         if self.sip_trace:
             self._trace("received from", origin.peer, origin.local, datagram)
         try:
@@ -825,11 +838,21 @@ class TransportManager(service.Service):
             return
         self._deliver(message, origin, datagram)
 
-    def _udp_origin(self, listener: _Listener, host: str, port: int, addr: Any) -> Origin:
+    def _stun_received(self, listener: _Listener, datagram: bytes, addr: Any) -> None:
+        """Answer a STUN Binding request with the address it came from (RFC 5389)."""
+        answer = binding_response(datagram, normalize_ip(addr[0]), int(addr[1]))
+        if answer is not None and listener.port is not None:
+            try:
+                send_datagram(listener.port, answer, addr)
+            except Exception as error:
+                log.debug("STUN answer to {addr} failed: {error}", addr=addr, error=error)
+
+    def _udp_origin(self, listener: _Listener, addr: Any) -> Origin:
         """The Origin of datagrams from ``addr`` on ``listener``, remembered (immutable;
         peers send many datagrams, and building it costs two frozen dataclasses)."""
         assert listener.advertised is not None
-        origin = Origin(Address("UDP", host, port), listener.advertised, None)
+        peer = Address("UDP", normalize_ip(addr[0]), int(addr[1]))
+        origin = Origin(peer, listener.advertised, None)
         origins = listener.origins
         if len(origins) >= MAX_REMEMBERED_ORIGINS:
             origins.clear()  # bounded: a flood of sources only costs the cache

@@ -24,7 +24,7 @@ MTU_MARGIN = 200
 
 def strip_brackets(host: str) -> str:
     """An IPv6 reference without its brackets (``[::1]`` -> ``::1``); others unchanged."""
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host[1:-1] if "[" in host and host[0] == "[" and host[-1] == "]" else host
 
 
 @functools.lru_cache(maxsize=4096)
@@ -82,15 +82,16 @@ def stamp_received(request: Request, origin: Origin) -> bool:
     top Via is malformed.
     """
     via = request.top_via
+    params = via.params
     source = origin.peer.host
     changes: dict[str, str | None]
-    if "rport" in via.params and via.params["rport"] is None:
+    if "rport" in params and params["rport"] is None:
         changes = {"received": source, "rport": str(origin.peer.port)}
-    elif not same_host(via.host, source):
-        changes = {"received": source}
+    elif via.host == source or same_host(via.host, source):
+        return False  # the usual case: the sent-by host is the source address
     else:
-        return False
-    if all(via.params.get(name) == value for name, value in changes.items()):
+        changes = {"received": source}
+    if all(params.get(name) == value for name, value in changes.items()):
         return False
     replace_top_via(request, via.with_params(**changes))
     return True
@@ -115,14 +116,16 @@ def response_destination(response: Response, origin: Origin | None = None) -> Ad
     """
     via = response.top_via
     transport = via.transport
-    host = strip_brackets(via.received or via.host)
+    params = via.params  # read directly: this runs for every response sent over UDP
+    host = strip_brackets(params.get("received") or via.host)
     port = via.port
     if transport in RELIABLE_TRANSPORTS:
         return Address(transport, host, port or default_port(transport))
-    if via.maddr:
-        return Address(transport, strip_brackets(via.maddr), port or default_port(transport))
-    rport = via.rport
-    if rport is not None and rport is not True and rport > 0:
+    maddr = params.get("maddr")
+    if maddr:
+        return Address(transport, strip_brackets(maddr), port or default_port(transport))
+    rport = params.get("rport")  # None: absent or without a value
+    if rport is not None and int(rport) > 0:
         return Address(transport, host, int(rport))
     return Address(transport, host, port or default_port(transport))
 
