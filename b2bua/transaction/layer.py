@@ -152,9 +152,14 @@ class TransactionLayer:
         self._transport.send_request(ack, destination)
 
     def _ensure_branch(self, request: Request) -> str:
-        if "Via" not in request.headers:
-            raise ValueError("the request needs a top Via (the layer only sets its branch)")
-        via = request.top_via
+        try:
+            via = request.top_via
+        except SIPParseError:
+            if "Via" not in request.headers:
+                raise ValueError(
+                    "the request needs a top Via (the layer only sets its branch)"
+                ) from None
+            raise
         branch = via.branch
         if branch is None or not branch.startswith(MAGIC_COOKIE):
             branch = new_branch()

@@ -42,7 +42,7 @@ def check_request(
     if request.request_uri.scheme not in SUPPORTED_SCHEMES:
         resp = response_for(request, 416, to_tag=new_tag())
         return resp
-    if request.method not in ("ACK", "CANCEL"):
+    if request.method not in ("ACK", "CANCEL") and "Require" in request.headers:
         required = [opt.strip() for opt in request.headers.get_all("Require")]
         unsupported = [opt for opt in required if opt.lower() not in supported]
         if unsupported:

@@ -136,7 +136,8 @@ class UACore:
         """A new request (not a retransmission) arrived in a new server transaction."""
         self.stats.requests += 1
         method = request.method
-        if self.draining and method != "ACK" and not _in_dialog(request):
+        in_dialog = _in_dialog(request)
+        if self.draining and method != "ACK" and not in_dialog:
             resp = response_for(request, 503, to_tag=self._new_tag())
             resp.headers.add("Retry-After", str(self.settings.retry_after))
             self.stats.rejected += 1
@@ -155,7 +156,6 @@ class UACore:
             if method != "ACK":
                 tx.respond(self.decorate(problem))
             return
-        in_dialog = _in_dialog(request)
         if self._dialog_handler is not None and in_dialog:
             self._dialog_handler(tx, request, None)
             return
