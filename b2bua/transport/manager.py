@@ -88,6 +88,8 @@ CLOSE_GRACE = 5.0
 MAX_DATAGRAM = 65536
 #: How many UDP source addresses a listener remembers the Origin of (then it starts over).
 MAX_REMEMBERED_ORIGINS = 4096
+#: How many UDP destinations the manager remembers the listener and address of.
+MAX_REMEMBERED_ROUTES = 4096
 
 _WILDCARDS = frozenset({"0.0.0.0", "::"})
 #: listen() backlog of TCP/TLS listeners (Twisted's default).
@@ -278,6 +280,8 @@ class TransportManager(service.Service):
         self._udp_by_local: dict[Address, _Listener] = {}
         #: local_address() answers by (transport as asked, address family)
         self._local: dict[tuple[str, int], Address] = {}
+        #: UDP sends: (destination IP as given, local address) -> (listener, IP for sendto)
+        self._udp_routes: dict[tuple[str, Address | None], tuple[_Listener, str]] = {}
         self._connections: dict[int, SIPStreamProtocol] = {}
         self._index: dict[tuple[Address, str | None], SIPStreamProtocol] = {}
         self._ids = itertools.count(1)
@@ -388,6 +392,7 @@ class TransportManager(service.Service):
         listener.advertised = Address(config.transport, host, config.advertised_port or bound.port)
         listener.origins.clear()  # they name the advertised address
         self._local.clear()
+        self._udp_routes.clear()
         if config.transport == "UDP":
             self._udp_by_local.setdefault(listener.advertised, listener)
             self._udp_by_local.setdefault(bound, listener)
@@ -405,6 +410,7 @@ class TransportManager(service.Service):
                 waits.append(defer.maybeDeferred(listener.port.stopListening))
                 listener.port = None
         self._udp_by_local.clear()
+        self._udp_routes.clear()
         for conn in list(self._connections.values()):
             waits.append(self._close(conn, "transport stopped", abort=False))
         for call in self._later:
@@ -563,31 +569,53 @@ class TransportManager(service.Service):
         *,
         later: bool = True,
     ) -> None:
-        host = strip_brackets(target.host)
-        if not is_ip_literal(host):
-
-            def resolved(ip: str) -> None:
-                resolved_target = Address("UDP", ip, target.port)
-                self._send_udp(data, message, resolved_target, reported, local, later=False)
-
-            def failed(reason: Failure) -> None:
-                why = describe_failure(reason)
-                self._report(message, reported, f"cannot resolve {host}: {why}")
-
-            self._reactor.resolve(host).addCallbacks(resolved, failed)
-            return
         fail = self._fail_later if later else self._report
-        listener = self._udp_listener(host, local)
-        if listener is None:
-            name = "IPv6" if is_ipv6(host) else "IPv4"
-            fail(message, reported, f"no UDP listener for {name}")
-            return
+        route_key = (target.host, local)
+        route = self._udp_routes.get(route_key)
+        if route is None or not route[0].port:
+            host = strip_brackets(target.host)
+            if not is_ip_literal(host):
+                self._resolve_and_send_udp(data, message, target, reported, local)
+                return
+            listener = self._udp_listener(host, local)
+            if listener is None:
+                name = "IPv6" if is_ipv6(host) else "IPv4"
+                fail(message, reported, f"no UDP listener for {name}")
+                return
+            route = (listener, normalize_ip(host))
+            routes = self._udp_routes
+            if len(routes) >= MAX_REMEMBERED_ROUTES:
+                routes.clear()  # bounded: many destinations only cost the memory
+            routes[route_key] = route
+        listener, ip = route
         try:
-            send_datagram(listener.port, data, (normalize_ip(host), target.port))
+            send_datagram(listener.port, data, (ip, target.port))
             if self.sip_trace:
-                self._trace("sent to", Address("UDP", host, target.port), listener.advertised, data)
+                peer = Address("UDP", strip_brackets(target.host), target.port)
+                self._trace("sent to", peer, listener.advertised, data)
         except Exception as error:
             fail(message, reported, f"UDP send to {target} failed: {error}")
+
+    def _resolve_and_send_udp(
+        self,
+        data: bytes,
+        message: Request | Response,
+        target: Address,
+        reported: Address,
+        local: Address | None,
+    ) -> None:
+        """Resolve a host name (RFC 3263 stops at the address here), then send to it."""
+        host = strip_brackets(target.host)
+
+        def resolved(ip: str) -> None:
+            resolved_target = Address("UDP", ip, target.port)
+            self._send_udp(data, message, resolved_target, reported, local, later=False)
+
+        def failed(reason: Failure) -> None:
+            why = describe_failure(reason)
+            self._report(message, reported, f"cannot resolve {host}: {why}")
+
+        self._reactor.resolve(host).addCallbacks(resolved, failed)
 
     def _send_stream(self, item: Pending, target: Address, server_name: str | None) -> None:
         key_address = Address(target.transport, normalize_ip(target.host).lower(), target.port)

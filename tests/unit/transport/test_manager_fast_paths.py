@@ -105,3 +105,63 @@ def _response(via: str) -> Response:
 def test_response_destination_reads_the_via_parameters(via: str, expected: Address) -> None:
     origin = Origin(Address("UDP", "203.0.113.7", 1), Address("UDP", "192.0.2.99", 5060))
     assert response_destination(_response(via), origin) == expected
+
+
+def _request() -> Request:
+    request = parse_message(sip_request())
+    assert isinstance(request, Request)
+    return request
+
+
+def test_udp_routes_are_remembered_for_ip_literals_and_follow_a_restart() -> None:
+    manager, reactor, receiver = make(V4)
+    request = _request()
+    destination = Address("UDP", "192.0.2.10", 5070)
+    manager.send_request(request, destination)
+    manager.send_request(request, destination)
+    first = reactor.udp_ports[0]
+    assert first.written == [(request.to_bytes(), ("192.0.2.10", 5070))] * 2
+    manager.stopService()
+    manager.send_request(request, destination)  # the remembered listener is closed
+    reactor.advance(0)
+    [(_, where, reason)] = receiver.failures
+    assert where == destination and "no UDP listener for IPv4" in reason
+    manager.startService()
+    manager.send_request(request, destination)
+    second = reactor.udp_ports[-1]
+    assert second is not first and second.written == [(request.to_bytes(), ("192.0.2.10", 5070))]
+
+
+def test_names_are_resolved_for_every_send() -> None:
+    manager, reactor, _receiver = make(V4)
+    request = _request()
+    destination = Address("UDP", "pbx.example.com", 5060)
+    reactor.names["pbx.example.com"] = "192.0.2.20"
+    manager.send_request(request, destination)
+    reactor.names["pbx.example.com"] = "192.0.2.21"
+    manager.send_request(request, destination)
+    assert [addr for _, addr in reactor.udp().written] == [
+        ("192.0.2.20", 5060),
+        ("192.0.2.21", 5060),
+    ]
+
+
+def test_remembered_udp_routes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("b2bua.transport.manager.MAX_REMEMBERED_ROUTES", 3)
+    manager, reactor, _receiver = make(V4)
+    request = _request()
+    for i in range(10):
+        manager.send_request(request, Address("UDP", f"192.0.2.{i + 1}", 5060))
+        assert len(manager._udp_routes) <= 3
+    assert [addr for _, addr in reactor.udp().written] == [
+        (f"192.0.2.{i + 1}", 5060) for i in range(10)
+    ]
+
+
+def test_bracketed_ipv6_destinations_are_sent_to_the_canonical_address() -> None:
+    manager, reactor, _receiver = make(V4, ListenerConfig("UDP", "2001:db8::99", 0))
+    request = _request()
+    for _ in range(2):
+        manager.send_request(request, Address("UDP", "[2001:DB8::10]", 5070))
+    assert [addr for _, addr in reactor.udp("2001:db8::99").written] == [("2001:db8::10", 5070)] * 2
+    assert reactor.udp("192.0.2.99").written == []
