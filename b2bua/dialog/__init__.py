@@ -21,7 +21,8 @@ What is here, by module:
   :func:`create_prack`, :func:`rseq_of`, :func:`is_reliable`, :class:`RAck`.
 - ``glare``: :func:`conflict_response` (491/500 for crossing re-INVITE or UPDATE),
   :func:`glare_retry_delay`.
-- ``clock``: the :class:`Clock` and :class:`DelayedCall` protocols.
+- ``clock``: the :class:`Clock`, :class:`DelayedCall` and :class:`Timers` protocols,
+  :class:`ClockTimers` (timers on a plain clock).
 
 The dialog never adds the top Via: the caller adds one with a new branch and
 sends the request to :func:`next_hop` (through a client transaction, except the
@@ -29,7 +30,7 @@ ACK for 2xx, which is sent directly).
 """
 
 from .ack import AckCache
-from .clock import Clock, DelayedCall
+from .clock import Clock, ClockTimers, DelayedCall, Timers
 from .dialog import (
     MAX_CSEQ,
     MAX_FORWARDS,
@@ -89,5 +90,7 @@ __all__ = [
     "glare_retry_delay",
     # clock
     "Clock",
+    "ClockTimers",
     "DelayedCall",
+    "Timers",
 ]

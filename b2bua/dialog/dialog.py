@@ -14,13 +14,23 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..sip import URI, Headers, NameAddr, Request, Response, parse_name_addr, response_for
+from ..sip import (
+    URI,
+    Headers,
+    NameAddr,
+    Request,
+    Response,
+    parse_name_addr,
+    parse_uri,
+    response_for,
+)
 from .prack import rseq_of
 
 #: The largest CSeq number (RFC 3261 8.1.1.5: a 32-bit unsigned integer).
 MAX_CSEQ = 2**32 - 1
 #: Max-Forwards of every request the dialog builds (RFC 3261 8.1.1.6).
 MAX_FORWARDS = 70
+_MAX_FORWARDS_TEXT = str(MAX_FORWARDS)
 #: Requests that update the remote target (RFC 3261 12.2, RFC 3311 UPDATE,
 #: RFC 6665 SUBSCRIBE and NOTIFY, RFC 3515 REFER, which must carry one Contact).
 TARGET_REFRESH_METHODS = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
@@ -122,6 +132,14 @@ def _request_uri(uri: URI) -> URI:
     return uri
 
 
+def _request_uri_text(text: str) -> str:
+    """:func:`_request_uri` on a URI's text: the text itself when there is nothing to
+    strip (no headers, no ``method`` parameter), the usual case, without decoding it."""
+    if "?" not in text and "method" not in text.lower():
+        return text
+    return str(_request_uri(parse_uri(text)))
+
+
 class Dialog:
     """The state of one dialog (RFC 3261 12.1) and the rules for using it.
 
@@ -145,19 +163,19 @@ class Dialog:
     """
 
     __slots__ = (
+        "_contact",
+        "_from",
         "_invite_in",
         "_invite_out",
+        "_routes",
         "_rseq",
+        "_target",
+        "_to",
         "_update_in",
         "id",
         "last_invite_cseq",
         "local_cseq",
-        "local_target",
-        "local_uri",
         "remote_cseq",
-        "remote_target",
-        "remote_uri",
-        "route_set",
         "secure",
         "state",
         "uac",
@@ -171,8 +189,8 @@ class Dialog:
         state: DialogState,
         local_uri: NameAddr,
         remote_uri: NameAddr,
-        remote_target: URI,
-        local_target: NameAddr | None = None,
+        remote_target: URI | str,
+        local_target: NameAddr | str | None = None,
         route_set: Iterable[NameAddr] = (),
         local_cseq: int | None = None,
         remote_cseq: int | None = None,
@@ -181,11 +199,18 @@ class Dialog:
         self.id = dialog_id
         self.uac = uac
         self.state = state
-        self.local_uri = _without_tag(local_uri)
-        self.remote_uri = _without_tag(remote_uri)
-        self.remote_target = remote_target
-        self.local_target = local_target
-        self.route_set: tuple[NameAddr, ...] = tuple(route_set)
+        # The identities, targets and routes are kept as the text our requests carry:
+        # written once here, not for every request, and a few strings instead of a
+        # URI and NameAddr tree per field (memory per held call).
+        local = _without_tag(local_uri)
+        self._from = str(local.with_params(tag=dialog_id.local_tag))
+        remote = _without_tag(remote_uri)
+        if dialog_id.remote_tag:
+            remote = remote.with_params(tag=dialog_id.remote_tag)
+        self._to = str(remote)
+        self._target = str(remote_target)
+        self._contact = None if local_target is None else str(local_target)
+        self._routes: tuple[str, ...] = tuple(str(r) for r in route_set)
         self.local_cseq = local_cseq
         self.remote_cseq = remote_cseq
         self.secure = secure
@@ -196,6 +221,44 @@ class Dialog:
         self._update_in: int | None = None
         self._rseq: tuple[int, int] | None = None
 
+    # -- the RFC's fields, decoded from the text kept ----------------------------
+    @property
+    def local_uri(self) -> NameAddr:
+        """The From of our requests, without tag."""
+        return _without_tag(parse_name_addr(self._from, "From"))
+
+    @property
+    def remote_uri(self) -> NameAddr:
+        """The To of our requests, without tag."""
+        return _without_tag(parse_name_addr(self._to, "To"))
+
+    @property
+    def remote_target(self) -> URI:
+        """The peer's Contact URI: the Request-URI of our requests."""
+        return parse_uri(self._target)
+
+    @remote_target.setter
+    def remote_target(self, uri: URI | str) -> None:
+        self._target = str(uri)
+
+    @property
+    def local_target(self) -> NameAddr | None:
+        """Our Contact, sent in target refresh requests (None until known)."""
+        return None if self._contact is None else parse_name_addr(self._contact, "Contact")
+
+    @local_target.setter
+    def local_target(self, contact: NameAddr | str | None) -> None:
+        self._contact = None if contact is None else str(contact)
+
+    @property
+    def route_set(self) -> tuple[NameAddr, ...]:
+        """The Route values of our requests, in order."""
+        return tuple(parse_name_addr(r, "Route") for r in self._routes)
+
+    @route_set.setter
+    def route_set(self, routes: Iterable[NameAddr]) -> None:
+        self._routes = tuple(str(r) for r in routes)
+
     # -- construction (12.1) ---------------------------------------------------
     @classmethod
     def from_uas(
@@ -205,6 +268,7 @@ class Dialog:
         *,
         over_tls: bool = True,
         local_cseq: int | None = None,
+        local_target: NameAddr | str | None = None,
     ) -> Dialog:
         """The dialog a UAS creates by answering ``request`` with ``response`` (12.1.1).
 
@@ -215,7 +279,8 @@ class Dialog:
         request's.  ``secure`` is set when the Request-URI is ``sips`` and
         ``over_tls`` (the transport must use TLS for sips, hence the default).
         ``local_cseq`` is left empty: the first request we send chooses 1 (8.1.1.5),
-        unless a value is given here.
+        unless a value is given here.  ``local_target`` is the Contact the response
+        carries when the caller has it at hand (else it is read from the response).
 
         Raises ``ValueError`` for a response that cannot create a dialog (100,
         3xx-6xx, no To tag), ``SIPParseError`` for a malformed Record-Route or
@@ -234,7 +299,7 @@ class Dialog:
             local_uri=request.to,
             remote_uri=request.from_,
             remote_target=remote_target,
-            local_target=_first_contact(response),
+            local_target=_first_contact(response) if local_target is None else local_target,
             route_set=_record_route(request),
             local_cseq=local_cseq,
             remote_cseq=request.cseq.number,
@@ -245,14 +310,22 @@ class Dialog:
         return dialog
 
     @classmethod
-    def from_uac(cls, request: Request, response: Response, *, over_tls: bool = True) -> Dialog:
+    def from_uac(
+        cls,
+        request: Request,
+        response: Response,
+        *,
+        over_tls: bool = True,
+        local_target: NameAddr | str | None = None,
+    ) -> Dialog:
         """The dialog a UAC creates on receiving ``response`` to ``request`` (12.1.2).
 
         A 101-199 with a To tag makes an early dialog, a 2xx a confirmed one.  The
         route set is the response's Record-Route in reverse order; the remote
         target its Contact (the Request-URI when a sloppy 1xx has none; a later
         response's Contact replaces it); the local CSeq is the request's, the
-        remote CSeq stays empty; our Contact in the request is the local target.
+        remote CSeq stays empty; our Contact in the request is the local target
+        (``local_target`` when the caller has it at hand, else read from the request).
         A 2xx without To tag (RFC 2543 peer) gives the empty remote tag.
 
         Raises ``ValueError`` for a response that cannot create a dialog (100,
@@ -273,7 +346,7 @@ class Dialog:
             local_uri=request.from_,
             remote_uri=request.to,
             remote_target=_contact_uri(response) or request.request_uri,
-            local_target=_first_contact(request),
+            local_target=_first_contact(request) if local_target is None else local_target,
             route_set=route_set,
             local_cseq=request.cseq.number,
             secure=over_tls and request.request_uri.scheme == "sips",
@@ -338,7 +411,7 @@ class Dialog:
         body: bytes = b"",
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
-        contact: NameAddr | None = None,
+        contact: NameAddr | str | None = None,
     ) -> Request:
         """A new request within the dialog, per RFC 3261 12.2.1.1, without Via.
 
@@ -404,8 +477,8 @@ class Dialog:
             raise ValueError("no INVITE sent on this dialog: give invite_cseq")
         return self._build("ACK", number, "ACK", body, content_type, headers)
 
-    def target_and_route(self) -> tuple[URI, list[str]]:
-        """The Request-URI and Route values of our next request (RFC 3261 12.2.1.1).
+    def target_and_route(self) -> tuple[str, list[str]]:
+        """The Request-URI and Route values of our next request (RFC 3261 12.2.1.1), as text.
 
         - empty route set: the remote target, no Route;
         - first route has ``lr`` (loose router): the remote target, Route = the
@@ -414,15 +487,16 @@ class Dialog:
           URI (headers and ``method`` stripped), Route = the rest of the route set
           followed by the remote target as the last value.
         """
-        target = _request_uri(self.remote_target)
-        routes = self.route_set
+        target = _request_uri_text(self._target)
+        routes = self._routes
         if not routes:
             return target, []
-        if "lr" in routes[0].uri.params:
-            return target, [str(r) for r in routes]
-        rest = [str(r) for r in routes[1:]]
-        rest.append(f"<{self.remote_target}>")
-        return _request_uri(routes[0].uri), rest
+        first = parse_name_addr(routes[0], "Route").uri
+        if "lr" in first.params:
+            return target, list(routes)
+        rest = list(routes[1:])
+        rest.append(f"<{self._target}>")
+        return str(_request_uri(first)), rest
 
     def _build(
         self,
@@ -439,16 +513,13 @@ class Dialog:
         headers = Headers()
         if routes:
             headers.add("Route", ", ".join(routes))
-        headers.add("Max-Forwards", str(MAX_FORWARDS))
-        headers.add("From", str(self.local_uri.with_params(tag=self.id.local_tag)))
-        remote = self.remote_uri
-        if self.id.remote_tag:
-            remote = remote.with_params(tag=self.id.remote_tag)
-        headers.add("To", str(remote))
+        headers.add("Max-Forwards", _MAX_FORWARDS_TEXT)
+        headers.add("From", self._from)
+        headers.add("To", self._to)
         headers.add("Call-ID", self.id.call_id)
         headers.add("CSeq", f"{number} {cseq_method}")
-        if method in TARGET_REFRESH_METHODS and self.local_target is not None:
-            headers.add("Contact", str(self.local_target))
+        if method in TARGET_REFRESH_METHODS and self._contact is not None:
+            headers.add("Contact", self._contact)
         for name, value in extra:
             headers.add(name, value)
         if content_type is not None:
@@ -625,8 +696,9 @@ def next_hop(dialog: Dialog) -> URI:
     is the Request-URI, with a loose one the top Route; either way the request goes
     there), else the remote target.  The transport resolves it per RFC 3263.
     """
-    if dialog.route_set:
-        return dialog.route_set[0].uri
+    routes = dialog._routes
+    if routes:
+        return parse_name_addr(routes[0], "Route").uri
     return dialog.remote_target
 
 

@@ -22,7 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..sip import Request, Response
-from .clock import Clock, DelayedCall
+from .clock import Clock, ClockTimers, Timers
+
+#: The scheduler lanes of the retransmission timers are ``(_LANE, interval)``.
+_LANE = "response retransmission"
 
 #: RFC 3261 17.1.1.1 defaults: RTT estimate and the cap on non-INVITE/2xx intervals.
 T1 = 0.5
@@ -35,6 +38,10 @@ class _Retransmitter:
     Gives up after 64*T1 seconds from its creation and calls ``on_timeout``.  It
     drops its references (``send``, the response, ``on_timeout``) when it stops,
     so a finished retransmitter holds nothing alive.
+
+    Its two timers run on ``scheduler`` when one is given (a UA core with many
+    calls shares one, e.g. the transaction layer's ``Scheduler``: a small tuple per
+    timer instead of a clock call each), else on ``clock`` (:class:`ClockTimers`).
     """
 
     __slots__ = (
@@ -43,11 +50,12 @@ class _Retransmitter:
         "_deadline",
         "_due",
         "_interval",
-        "_next_call",
+        "_next_timer",
         "_on_timeout",
         "_response",
         "_send",
-        "_timeout_call",
+        "_timeout_timer",
+        "_timers",
         "retransmissions",
     )
 
@@ -60,10 +68,12 @@ class _Retransmitter:
         cap: float | None,
         on_timeout: Callable[[], object] | None,
         send_first: bool,
+        scheduler: Timers | None,
     ) -> None:
         if t1 <= 0:
             raise ValueError("T1 must be positive")
         self._clock: Clock | None = clock
+        self._timers: Timers | None = scheduler if scheduler is not None else ClockTimers(clock)
         self._send: Callable[[Response], object] | None = send
         self._response: Response | None = response
         self._interval = t1
@@ -76,15 +86,20 @@ class _Retransmitter:
         self._due = now + t1
         #: How many times the response was sent again (the first sending not counted).
         self.retransmissions = 0
-        self._timeout_call: DelayedCall | None = clock.callLater(64 * t1, self._expire)
-        self._next_call: DelayedCall | None = clock.callLater(t1, self._retransmit)
+        #: the timers (slots the scheduler sets and clears)
+        self._timeout_timer: object = None
+        self._next_timer: object = None
+        self._timers.start(64 * t1, self, "_timeout_timer", _Retransmitter._expire)
+        self._timers.start_at(
+            self._due, (_LANE, t1), self, "_next_timer", _Retransmitter._retransmit
+        )
         if send_first:
             send(response)
 
     @property
     def active(self) -> bool:
         """True until acknowledged, stopped or timed out."""
-        return self._timeout_call is not None
+        return self._timers is not None and self._timeout_timer is not None
 
     @property
     def response(self) -> Response | None:
@@ -95,23 +110,25 @@ class _Retransmitter:
         clock, send, response = self._clock, self._send, self._response
         if clock is None or send is None or response is None:
             return
-        self._next_call = None
         if clock.seconds() >= self._deadline:
             return  # the timeout fires at the same instant: no last, useless copy
         self.retransmissions += 1
         send(response)
-        if self._clock is None:  # send() stopped us
+        timers = self._timers
+        if timers is None:  # send() stopped us
             return
         interval = self._interval * 2
         if self._cap is not None and interval > self._cap:
             interval = self._cap
         self._interval = interval
         self._due += interval
-        delay = max(0.0, self._due - clock.seconds())
-        self._next_call = clock.callLater(delay, self._retransmit)
+        # One lane per interval: the retransmitters sharing a scheduler start the
+        # timers of one interval in the order of their deadlines.
+        timers.start_at(
+            self._due, (_LANE, interval), self, "_next_timer", _Retransmitter._retransmit
+        )
 
     def _expire(self) -> None:
-        self._timeout_call = None
         on_timeout = self._on_timeout
         self.stop()
         if on_timeout is not None:
@@ -119,11 +136,11 @@ class _Retransmitter:
 
     def stop(self) -> None:
         """Stop for good (the acknowledgement came, or the dialog ended otherwise)."""
-        for call in (self._next_call, self._timeout_call):
-            if call is not None and call.active():
-                call.cancel()
-        self._next_call = self._timeout_call = None
-        self._clock = self._send = self._response = self._on_timeout = None
+        timers = self._timers
+        if timers is not None:
+            timers.cancel(self, "_next_timer")
+            timers.cancel(self, "_timeout_timer")
+        self._timers = self._clock = self._send = self._response = self._on_timeout = None
 
 
 class TwoXXRetransmitter(_Retransmitter):
@@ -150,8 +167,9 @@ class TwoXXRetransmitter(_Retransmitter):
         on_timeout: Callable[[], object] | None = None,
         *,
         send_first: bool = False,
+        scheduler: Timers | None = None,
     ) -> None:
-        super().__init__(clock, send, response, t1, t2, on_timeout, send_first)
+        super().__init__(clock, send, response, t1, t2, on_timeout, send_first, scheduler)
 
     def ack_received(self) -> None:
         """The ACK for the 2xx arrived: retransmissions cease (see :func:`ack_matches`)."""
@@ -180,8 +198,9 @@ class ReliableProvisionalRetransmitter(_Retransmitter):
         on_timeout: Callable[[], object] | None = None,
         *,
         send_first: bool = False,
+        scheduler: Timers | None = None,
     ) -> None:
-        super().__init__(clock, send, response, t1, None, on_timeout, send_first)
+        super().__init__(clock, send, response, t1, None, on_timeout, send_first, scheduler)
 
     def prack_received(self) -> None:
         """The matching PRACK arrived: retransmissions cease."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..sip import Request, Response, response_for
+from ..sip import NameAddr, Request, Response, response_for
 from .dialog import Dialog, DialogId, DialogState
 
 
@@ -117,11 +117,19 @@ class EarlyDialogs:
     Feed every response of the INVITE client transaction to :meth:`on_response`.
     ``key`` is the INVITE's Call-ID and From tag, shared by all those dialogs.
     With a ``table``, new dialogs are added to it and terminated ones removed.
+    ``local_target`` is the Contact of the INVITE when the caller has it at hand
+    (else each new dialog reads it from the INVITE).
     """
 
-    __slots__ = ("dialogs", "invite", "key", "table")
+    __slots__ = ("dialogs", "invite", "key", "local_target", "table")
 
-    def __init__(self, invite: Request, table: DialogTable | None = None) -> None:
+    def __init__(
+        self,
+        invite: Request,
+        table: DialogTable | None = None,
+        *,
+        local_target: NameAddr | str | None = None,
+    ) -> None:
         #: The INVITE we sent.
         self.invite = invite
         #: (Call-ID, From tag) of the INVITE.
@@ -129,6 +137,7 @@ class EarlyDialogs:
         #: The dialogs so far, by remote (To) tag, in order of creation.
         self.dialogs: dict[str, Dialog] = {}
         self.table = table
+        self.local_target = local_target
 
     def on_response(self, response: Response) -> Dialog | None:
         """Take in a response to the INVITE; returns the dialog it belongs to, or None.
@@ -154,7 +163,7 @@ class EarlyDialogs:
             return None
         dialog = self.dialogs.get(tag or "")
         if dialog is None:
-            dialog = Dialog.from_uac(self.invite, response)
+            dialog = Dialog.from_uac(self.invite, response, local_target=self.local_target)
             self.dialogs[dialog.id.remote_tag] = dialog
             if self.table is not None:
                 self.table.add(dialog)
