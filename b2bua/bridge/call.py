@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -41,6 +41,7 @@ from ..sip import (
     Response,
     SIPParseError,
     header_key,
+    parse_message,
     response_for,
 )
 from ..sip.digest import Challenge, authorization
@@ -57,7 +58,6 @@ from .network import NULL_USER
 from .relay import HIDDEN, add_via, local_contact, relay_response
 
 if TYPE_CHECKING:
-    from ..transaction.clock import DelayedCall
     from .manager import CallManager
 
 
@@ -94,6 +94,8 @@ class Attempt:
     """One INVITE sent to one target (a client transaction and its forks)."""
 
     __slots__ = (
+        "_answer_timer",
+        "_ring_timer",
         "authenticated",
         "call",
         "dead",
@@ -105,7 +107,6 @@ class Attempt:
         "invite",
         "manager",
         "target",
-        "timers",
         "tx",
     )
 
@@ -122,7 +123,9 @@ class Attempt:
         self.got_provisional = False
         self.authenticated = False
         self.dead = False
-        self.timers: list[DelayedCall] = []
+        #: the answer and ring timers (slots of the manager's scheduler)
+        self._answer_timer: int | None = None
+        self._ring_timer: int | None = None
 
     def response_received(self, tx: ClientTransaction, response: Response) -> None:
         """Every response of this attempt goes to the call (or is cleaned up if it ended)."""
@@ -130,23 +133,26 @@ class Attempt:
         if call is not None:
             call.attempt_response(self, response)
         elif response.is_success and self.manager is not None:
-            # the call is gone: a late 2xx still gets its ACK and a BYE
-            self.manager.ack_and_bye_stray(response)
+            # The call let go of this attempt: it ended (the 2xx gets an ACK and a
+            # BYE) or it is settled (a retransmitted 2xx gets the call's ACK again),
+            # as for a 2xx the transaction no longer passes to us.
+            self.manager.stray_2xx(response)
 
     def stop_timers(self) -> None:
         """Cancel the answer and ring timers."""
-        for timer in self.timers:
-            if timer.active():
-                timer.cancel()
-        self.timers.clear()
+        manager = self.manager
+        if manager is not None:
+            scheduler = manager.scheduler
+            scheduler.cancel(self, "_answer_timer")
+            scheduler.cancel(self, "_ring_timer")
 
     def release(self) -> None:
-        """The call ended: stop the timers and let go of the call and its messages.
+        """The call ended or settled: stop the timers and let go of the call and messages.
 
         The INVITE client transaction keeps this attempt as its user for T1 after
         its 2xx (then a ghost passes 2xx retransmissions to the manager's
-        ``stray_2xx``); all it needs meanwhile is the manager, to ACK and BYE a
-        late 2xx (see :meth:`response_received`).
+        ``stray_2xx``); all it needs meanwhile is the manager, to hand a late 2xx
+        to ``stray_2xx`` too (see :meth:`response_received`).
         """
         self.stop_timers()
         self.call = None
@@ -154,6 +160,26 @@ class Attempt:
         self.invite = None
         self.early = None
         self.destination = None
+        self.tx = None
+
+
+def _answer_timeout(attempt: Attempt) -> None:
+    """The attempt's answer timer fired (a scheduler handler: a plain function)."""
+    call = attempt.call
+    if call is not None:
+        call.answer_timeout(attempt)
+
+
+def _ring_timeout(attempt: Attempt) -> None:
+    """The attempt's ring timer fired."""
+    call = attempt.call
+    if call is not None:
+        call.ring_timeout(attempt)
+
+
+def _max_duration(call: Call) -> None:
+    """The call's maximum duration is reached."""
+    call.end("maximum call duration")
 
 
 class _InDialogRelay:
@@ -190,9 +216,49 @@ class _InDialogRelay:
 
 
 class Call:
-    """The call: A leg, the B-leg attempts, the bridged B dialog, timers."""
+    """The call: A leg, the B-leg attempts, the bridged B dialog, timers.
+
+    Once settled (the caller ACKed the 2xx) a call keeps only what its dialogs
+    need: the two :class:`Dialog` objects, our Contacts, the ACK sent to B (as
+    bytes) and the bookkeeping of in-dialog requests; the INVITEs, transactions,
+    attempts and routing state go (memory per held call, see :meth:`_settled`).
+    """
 
     _log = Logger(namespace="b2bua.call")
+
+    __slots__ = (
+        "_max_timer",
+        "a_contact",
+        "a_cseq",
+        "a_dialog",
+        "a_invite",
+        "a_origin",
+        "a_tag",
+        "a_tx",
+        "acks",
+        "answered",
+        "answered_by",
+        "attempts",
+        "b_call_id",
+        "b_contact",
+        "b_cseq",
+        "b_dialog",
+        "b_fallback",
+        "b_tag",
+        "cancelled",
+        "dialog_ids",
+        "end_reason",
+        "finals",
+        "hooks",
+        "info",
+        "manager",
+        "parallel",
+        "pending_acks",
+        "relays",
+        "ringing",
+        "state",
+        "targets",
+    )
 
     def __init__(
         self,
@@ -206,9 +272,13 @@ class Call:
         self.hooks = manager.hooks
         self.state = CallState.ROUTING
         self.a_tx: InviteServerTransaction | None = tx
-        self.a_invite = invite
+        #: the caller's INVITE, until the call is settled
+        self.a_invite: Request | None = invite
+        #: its CSeq number (the caller's ACK for our 2xx repeats it)
+        self.a_cseq = invite.cseq.number
         self.a_origin = origin
         self.a_tag = secrets.token_hex(6)
+        #: our Contact on each leg (text: what the messages carry)
         self.a_contact = local_contact(origin.local)
         self.a_dialog: Dialog | None = None
         self.b_call_id = f"{secrets.token_hex(10)}@b2bua"
@@ -218,24 +288,30 @@ class Call:
         self.dialog_ids: list[DialogId] = []
         #: where the bridged B dialog's target was reached (for next hops by name)
         self.b_fallback: Address | None = None
-        self.b_contact: NameAddr | None = None
-        #: ACKs we sent for 2xx responses, by (dialog id, CSeq number), to resend
-        self.acks: dict[tuple[object, int], Request] = {}
-        #: requests relayed from one leg to the other and not yet answered
-        self.relays: set[_InDialogRelay] = set()
+        self.b_contact: str | None = None
+        #: ACKs we sent for 2xx responses, by (dialog id, CSeq number), as sent, to resend
+        self.acks: dict[tuple[object, int], bytes] = {}
+        #: requests relayed from one leg to the other and not yet answered (made on use)
+        self.relays: set[_InDialogRelay] | None = None
         self.targets: tuple[Target, ...] = ()
         self.attempts: list[Attempt] = []
+        #: True once a target answered and the caller got (or gets) its 2xx
+        self.answered = False
+        #: the attempt that answered, until the call is settled
         self.answered_by: Attempt | None = None
+        #: the CSeq number of the answered B-leg INVITE (RAck rewriting)
+        self.b_cseq = 0
         #: the attempt whose provisional response was relayed last (PRACK goes there)
         self.ringing: Attempt | None = None
         self.parallel = False
         self.finals: list[Response] = []
         self.cancelled = False
         #: 2xx relayed to one leg whose ACK we await, by (that dialog's id, its INVITE
-        #: CSeq): the other leg's dialog and INVITE CSeq, which get our ACK then
-        self.pending_acks: dict[tuple[object, int], tuple[Dialog, int]] = {}
-        self.retransmitters: dict[tuple[object, int], TwoXXRetransmitter] = {}
-        self.timers: list[DelayedCall] = []
+        #: CSeq): its retransmitter, and the other leg's dialog and INVITE CSeq, which
+        #: get our ACK then
+        self.pending_acks: dict[tuple[object, int], tuple[TwoXXRetransmitter, Dialog, int]] = {}
+        #: the maximum duration timer (a slot of the manager's scheduler)
+        self._max_timer: int | None = None
         self.end_reason = ""
         self.info = CallInfo(
             invite.call_id,
@@ -245,7 +321,7 @@ class Call:
         )
 
     def __repr__(self) -> str:
-        return f"<Call {self.a_invite.call_id} -> {self.b_call_id} {self.state.value}>"
+        return f"<Call {self.info.call_id} -> {self.b_call_id} {self.state.value}>"
 
     # -- helpers -------------------------------------------------------------------
     @property
@@ -253,10 +329,11 @@ class Call:
         assert self.manager is not None
         return self.manager
 
-    def _later(self, delay: float, f: Callable[..., Any], *args: Any) -> DelayedCall:
-        timer = self._m.clock.callLater(delay, f, *args)
-        self.timers.append(timer)
-        return timer
+    @property
+    def _a(self) -> Request:
+        """The caller's INVITE: only call set-up reads it, and it is kept until settled."""
+        assert self.a_invite is not None
+        return self.a_invite
 
     def _dest(self, dialog: Dialog | None) -> Address | None:
         """Where requests on ``dialog`` go: its next hop (route set, else remote target)."""
@@ -277,30 +354,40 @@ class Call:
         ack = dialog.create_ack(number, body=body, content_type=ctype if body else None)
         add_via(ack, manager.network.local_address(destination))
         manager.transactions.send_ack(ack, destination)
-        self.acks[(dialog.id, number)] = ack
+        # kept as sent (bytes: a fraction of the message's memory, and untracked)
+        self.acks[(dialog.id, number)] = ack.to_bytes()
 
-    def resend_ack(self, dialog: Dialog, number: int) -> None:
-        """A 2xx on ``dialog`` to our INVITE ``number`` came again: send our ACK again.
+    def stray_2xx(self, dialog: Dialog, response: Response) -> None:
+        """A 2xx to an INVITE of ours on ``dialog`` that no attempt of ours passed on.
 
-        Nothing is sent before the ACK itself was (it may wait for the caller's,
-        which can carry the answer).
+        A 2xx that came again gets our ACK again (nothing is sent before the ACK
+        itself was: it may wait for the caller's, which can carry the answer).  A
+        2xx on the early dialog of a target we gave up (a parallel branch answering
+        after the call was bridged) is ACKed and hung up on.
         """
-        if self.state is not CallState.ENDED:
+        if self.state is CallState.ENDED:
+            return
+        number = response.cseq.number
+        if (dialog.id, number) in self.acks:
             self._resend_ack(dialog, number)
+        elif dialog is not self.a_dialog and dialog is not self.b_dialog:
+            dialog.response_received(response)
+            self._ack_and_bye(dialog, None)
 
     def _resend_ack(self, dialog: Dialog, number: int) -> None:
-        ack = self.acks.get((dialog.id, number))
+        data = self.acks.get((dialog.id, number))
         destination = self._dest(dialog)
-        if ack is not None and destination is not None:
+        if data is not None and destination is not None:
+            ack = parse_message(data)  # the rare path: a 2xx came again
+            assert isinstance(ack, Request)
             self._m.transactions.send_ack(ack, destination)
 
     def _a_response(self, response: Response) -> Response:
         """The caller's copy of a B-leg response to the INVITE (12.1.1: Record-Route copied)."""
-        out = relay_response(
-            self._m.policy, self.a_invite, response, to_tag=self.a_tag, contact=self.a_contact
-        )
+        a = self._a
+        out = relay_response(self._m.policy, a, response, to_tag=self.a_tag, contact=self.a_contact)
         if 100 < response.status < 300:
-            for value in self.a_invite.headers.get_lines("Record-Route"):
+            for value in a.headers.get_lines("Record-Route"):
                 out.headers.add("Record-Route", value)
         return self._m.decorate(out)
 
@@ -313,13 +400,13 @@ class Call:
     def start(self) -> None:
         """Ask the routers, then call the first target."""
         manager = self._m
-        self._later(manager.settings.max_duration, self.end, "maximum call duration")
+        manager.scheduler.start(manager.settings.max_duration, self, "_max_timer", _max_duration)
         if self.hooks:
-            refused = self.hooks.first_reject("call_started", self.info, self.a_invite)
+            refused = self.hooks.first_reject("call_started", self.info, self._a)
             if refused is not None:
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
-        d = manager.route(self.a_invite, self.info.context)
+        d = manager.route(self._a, self.info.context)
         d.addCallbacks(self._routed, self._routing_failed)
 
     def _routing_failed(self, failure: Failure) -> None:
@@ -349,7 +436,7 @@ class Call:
     def _reject(
         self, status: int, reason: str | None, headers: tuple[tuple[str, str], ...] = ()
     ) -> None:
-        response = response_for(self.a_invite, status, reason, to_tag=self.a_tag)
+        response = response_for(self._a, status, reason, to_tag=self.a_tag)
         for name, value in headers:
             response.headers.add(name, value)
         self._respond_a(self._m.decorate(response))
@@ -387,7 +474,7 @@ class Call:
             return
         if not destinations:
             self._log.info("No address for {uri}", uri=str(attempt.target.uri))
-            self._attempt_failed(attempt, _failure(self.a_invite, TRANSPORT, "no address"))
+            self._attempt_failed(attempt, _failure(self._a, TRANSPORT, "no address"))
             return
         manager = self._m
         destination = destinations[0]
@@ -396,7 +483,7 @@ class Call:
             local = manager.network.local_address(destination)
         except LookupError:
             self._log.warn("No listener to reach {uri}", uri=str(attempt.target.uri))
-            self._attempt_failed(attempt, _failure(self.a_invite, TRANSPORT, "no listener"))
+            self._attempt_failed(attempt, _failure(self._a, TRANSPORT, "no listener"))
             return
         self.b_contact = local_contact(local)
         invite = self._b_invite(attempt, local)
@@ -407,23 +494,24 @@ class Call:
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
         attempt.invite = invite
-        attempt.early = EarlyDialogs(invite)
+        attempt.early = EarlyDialogs(invite, local_target=self.b_contact)
         manager.register_b_call_id(self.b_call_id, self)
         settings = manager.settings
+        scheduler = manager.scheduler
         timeout = attempt.target.timeout or settings.answer_timeout
-        attempt.timers.append(manager.clock.callLater(timeout, self._answer_timeout, attempt))
+        scheduler.start(timeout, attempt, "_answer_timer", _answer_timeout)
         ring = (
             attempt.target.ring_timeout
             if attempt.target.ring_timeout is not None
             else settings.ring_timeout
         )
         if ring:
-            attempt.timers.append(manager.clock.callLater(ring, self._ring_timeout, attempt))
+            scheduler.start(ring, attempt, "_ring_timer", _ring_timeout)
         attempt.tx = manager.transactions.send_request(invite, destination, attempt)
 
     def _b_invite(self, attempt: Attempt, local: Address) -> Request:
         """The B-leg INVITE: the caller's request re-originated with our identity on the wire."""
-        a = self.a_invite
+        a = self._a
         uri = attempt.target.uri
         if uri.user is None and a.request_uri.user is not None:
             uri = uri.replace(user=a.request_uri.user)
@@ -457,7 +545,7 @@ class Call:
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
         h.add("CSeq", f"{2 * attempt.index + 1} INVITE")  # room for an auth retry
         assert self.b_contact is not None
-        h.add("Contact", str(self.b_contact))
+        h.add("Contact", self.b_contact)
         for name, value in self._m.policy.copied(a):
             h.add(name, value)
         changes = attempt.target.headers
@@ -474,13 +562,15 @@ class Call:
         invite.body = a.body
         return invite
 
-    def _answer_timeout(self, attempt: Attempt) -> None:
+    def answer_timeout(self, attempt: Attempt) -> None:
+        """No response from the attempt's target in time: the next target."""
         if not attempt.got_response and not attempt.dead:
             self._log.info("{uri} did not answer: next target", uri=str(attempt.target.uri))
             self._give_up(attempt, "no answer")
 
-    def _ring_timeout(self, attempt: Attempt) -> None:
-        if not attempt.got_provisional and not attempt.dead and self.answered_by is None:
+    def ring_timeout(self, attempt: Attempt) -> None:
+        """No provisional response from the attempt's target in time: the next target."""
+        if not attempt.got_provisional and not attempt.dead and not self.answered:
             self._log.info("{uri} did not ring: next target", uri=str(attempt.target.uri))
             self._give_up(attempt, "no ringing")
 
@@ -490,7 +580,7 @@ class Call:
         attempt.stop_timers()
         if attempt.tx is not None:
             attempt.tx.cancel(f'SIP;cause=408;text="{why}"')
-        timeout = _failure(self.a_invite, TIMEOUT, why)
+        timeout = _failure(self._a, TIMEOUT, why)
         self._target_failed(attempt, timeout)
         self.finals.append(timeout)
         self._next(attempt)
@@ -535,7 +625,7 @@ class Call:
 
     def _hunt_over(self) -> None:
         """No target answered: give the caller the best final response (16.7)."""
-        if self.state is CallState.ENDED or self.answered_by is not None:
+        if self.state is CallState.ENDED or self.answered:
             return
         if self.cancelled:
             self.end("cancelled", notify=False)
@@ -547,7 +637,7 @@ class Call:
             status, reason = 500, "Service Unavailable Downstream"  # 16.7: never forward 503
         else:
             status, reason = best.status, best.reason
-        response = response_for(self.a_invite, status, reason, to_tag=self.a_tag)
+        response = response_for(self._a, status, reason, to_tag=self.a_tag)
         if best is not None:
             for name, value in self._m.policy.copied(best):
                 response.headers.add(name, value)
@@ -559,7 +649,7 @@ class Call:
             instead = self.hooks.first_reject("call_failed", self.info, response)
             if instead is not None:
                 status = instead.status
-                response = response_for(self.a_invite, status, instead.reason, to_tag=self.a_tag)
+                response = response_for(self._a, status, instead.reason, to_tag=self.a_tag)
                 for name, value in instead.headers:
                     response.headers.add(name, value)
         self._respond_a(self._m.decorate(response))
@@ -574,7 +664,7 @@ class Call:
             return
         if status < 200:
             attempt.got_provisional = True
-            if attempt.dead or self.state is CallState.ENDED or self.answered_by is not None:
+            if attempt.dead or self.state is CallState.ENDED or self.answered:
                 return
             self._b_provisional(attempt, response)
         elif status < 300:
@@ -641,7 +731,9 @@ class Call:
             self.hooks.notify("provisional", self.info, out)
         self._respond_a(out)
         if self.a_dialog is None:
-            self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
+            self.a_dialog = Dialog.from_uas(
+                self._a, out, over_tls=True, local_target=self.a_contact
+            )
             self._m.add_dialog(self.a_dialog, self, "A")
         self.state = CallState.EARLY
 
@@ -653,10 +745,9 @@ class Call:
             b_dialog = None
         if b_dialog is None:
             return
-        if self.answered_by is not None:
+        if self.answered:
             if b_dialog is self.b_dialog:
-                number = attempt.invite.cseq.number if attempt.invite is not None else 1
-                self._resend_ack(b_dialog, number)  # the 2xx was retransmitted
+                self._resend_ack(b_dialog, self.b_cseq)  # the 2xx was retransmitted
                 return
             self._ack_and_bye(b_dialog, attempt.destination)  # another fork answered too
             return
@@ -664,7 +755,9 @@ class Call:
             self._ack_and_bye(b_dialog, attempt.destination)
             return
         attempt.stop_timers()
+        self.answered = True
         self.answered_by = attempt
+        self.b_cseq = attempt.invite.cseq.number if attempt.invite is not None else 1
         self._cancel_attempts(keep=attempt)
         manager = self._m
         if b_dialog.id not in manager.dialogs:
@@ -680,37 +773,46 @@ class Call:
             if refused is not None:
                 self._ack_and_bye(b_dialog, attempt.destination)
                 self.b_dialog = None
+                self.answered = False
                 self.answered_by = None
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
         self.info.answered = True
         self._respond_a(out)
         if self.a_dialog is None:
-            self.a_dialog = Dialog.from_uas(self.a_invite, out, over_tls=True)
+            self.a_dialog = Dialog.from_uas(
+                self._a, out, over_tls=True, local_target=self.a_contact
+            )
             manager.add_dialog(self.a_dialog, self, "A")
         else:
             self.a_dialog.response_sent(out)
         self.state = CallState.CONFIRMED
         # The B leg's ACK waits for the caller's: it may carry the answer (late offer).
-        self.pending_acks[(self.a_dialog.id, self.a_invite.cseq.number)] = (
-            b_dialog,
-            attempt.invite.cseq.number if attempt.invite is not None else 1,
-        )
-        self._retransmit_2xx(self.a_dialog, self.a_invite.cseq.number, self._respond_a, out)
+        self._await_ack(self.a_dialog, self.a_cseq, self._respond_a, out, b_dialog, self.b_cseq)
 
-    def _retransmit_2xx(
-        self, dialog: Dialog, cseq: int, send: Callable[[Response], None], response: Response
+    def _await_ack(
+        self,
+        dialog: Dialog,
+        cseq: int,
+        send: Callable[[Response], None],
+        response: Response,
+        other: Dialog,
+        other_cseq: int,
     ) -> None:
-        timers = self._m.timers
-        key = (dialog.id, cseq)
-        self.retransmitters[key] = TwoXXRetransmitter(
-            self._m.clock,
+        """We sent the 2xx ``response`` to INVITE ``cseq`` on ``dialog``: retransmit it
+        until its ACK comes, then ACK the other leg's 2xx (``other``, ``other_cseq``)."""
+        manager = self._m
+        timers = manager.timers
+        retransmitter = TwoXXRetransmitter(
+            manager.clock,
             send,
             response,
             timers.t1,
             timers.t2,
             lambda: self.end("2xx never acknowledged"),
+            scheduler=manager.scheduler,
         )
+        self.pending_acks[(dialog.id, cseq)] = (retransmitter, other, other_cseq)
 
     def _ack_and_bye(self, dialog: Dialog, destination: Address | None) -> None:
         """ACK a 2xx we do not want and hang up on it (a fork, or a 2xx after CANCEL)."""
@@ -720,7 +822,7 @@ class Call:
     # -- the caller's requests -------------------------------------------------------
     def cancel(self) -> None:
         """The caller sent CANCEL before the final response (RFC 3261 9.2)."""
-        if self.state is CallState.ENDED or self.answered_by is not None:
+        if self.state is CallState.ENDED or self.answered:
             return
         self.cancelled = True
         for attempt in self.attempts:
@@ -728,34 +830,45 @@ class Call:
                 attempt.tx.cancel()
             attempt.stop_timers()
         assert self.manager is not None
-        self._respond_a(self.manager.decorate(response_for(self.a_invite, 487, to_tag=self.a_tag)))
+        self._respond_a(self.manager.decorate(response_for(self._a, 487, to_tag=self.a_tag)))
         self.end("cancelled", notify=False)
 
     def ack_received(self, leg: str, dialog: Dialog, ack: Request) -> None:
         """An ACK for a 2xx we relayed: stop retransmitting, ACK the other leg."""
-        key = (dialog.id, ack.cseq.number)
-        retransmitter = self.retransmitters.pop(key, None)
-        if retransmitter is not None:
-            retransmitter.ack_received()
-        pending = self.pending_acks.pop(key, None)
+        number = ack.cseq.number
+        pending = self.pending_acks.pop((dialog.id, number), None)
         if pending is not None:
-            other, number = pending
-            self._send_ack(other, number, ack.body, ack.headers.get("Content-Type"))
-            if dialog is self.a_dialog and ack.cseq.number == self.a_invite.cseq.number:
+            retransmitter, other, other_number = pending
+            retransmitter.ack_received()
+            self._send_ack(other, other_number, ack.body, ack.headers.get("Content-Type"))
+            if (
+                dialog is self.a_dialog
+                and number == self.a_cseq
+                and self.state is not CallState.ENDED
+            ):
                 self._settled()
 
     def _settled(self) -> None:
-        """Both legs ACKed the call's 2xx: from now on the set-up messages the call keeps
-        (the INVITEs, our ACK and 2xx) are rarely read; keep their text only, which
-        is most of the memory a call holds while it lasts."""
-        self.a_invite.compact()
+        """The caller ACKed the call's 2xx and B got our ACK: let go of the set-up state.
+
+        Nothing reads the caller's INVITE, the server and client transactions, the
+        attempts or the routing decision any more: in-dialog requests, BYE and
+        re-INVITE work from the dialogs, a retransmitted B 2xx reaches
+        :meth:`resend_ack` through the manager's ``stray_2xx`` (the released
+        attempt sends it there), and a CANCEL no longer reaches a call once its
+        INVITE has a final response.  This is most of a held call's memory.
+        """
+        manager = self._m
+        if self.a_tx is not None:
+            manager.invite_settled(self.a_tx)
+            self.a_tx = None
+        self.a_invite = None
         for attempt in self.attempts:
-            if attempt.invite is not None:
-                attempt.invite.compact()
-        for sent in self.acks.values():
-            sent.compact()
-        if self.a_tx is not None and self.a_tx.last_response is not None:
-            self.a_tx.last_response.compact()
+            attempt.release()
+        self.attempts = []
+        self.answered_by = self.ringing = None
+        self.targets = ()
+        self.finals = []
 
     def request_received(
         self, leg: str, dialog: Dialog, tx: ServerTransaction, request: Request
@@ -766,13 +879,13 @@ class Call:
         if not dialog.check_remote_cseq(request):
             tx.respond(manager.decorate(response_for(request, 500, "CSeq Out of Order")))
             return
-        other = self.b_dialog if leg == "A" else self.a_dialog
-        destination = self._dest(other)
         if method == "BYE":
             dialog.receive_request(request)
             tx.respond(manager.decorate(response_for(request, 200)))
             self.end(f"BYE from {leg}", skip=dialog, status=487)
             return
+        other = self.b_dialog if leg == "A" else self.a_dialog
+        destination = self._dest(other)
         conflict = conflict_response(dialog, request) if method in ("INVITE", "UPDATE") else None
         if conflict is not None:
             tx.respond(manager.decorate(conflict))
@@ -812,6 +925,8 @@ class Call:
                 return
         add_via(out, manager.network.local_address(destination))
         relay = _InDialogRelay(self, dialog, other, tx, out)
+        if self.relays is None:
+            self.relays = set()
         self.relays.add(relay)
         if method == "INVITE":
             manager.relays[tx] = relay
@@ -820,10 +935,13 @@ class Call:
     def _rewrite_rack(self, rack: str, leg: str) -> str:
         """RAck carries the INVITE's CSeq: translate the caller's to the B leg's numbering."""
         parts = rack.split()
-        source = self.answered_by or self.ringing
-        invite = source.invite if source is not None else None
-        if len(parts) == 3 and leg == "A" and invite is not None:
-            parts[1] = str(invite.cseq.number)
+        if self.answered:
+            number: int | None = self.b_cseq
+        else:
+            invite = self.ringing.invite if self.ringing is not None else None
+            number = invite.cseq.number if invite is not None else None
+        if len(parts) == 3 and leg == "A" and number is not None:
+            parts[1] = str(number)
         return " ".join(parts)
 
     def relay_in_dialog_response(self, relay: _InDialogRelay, response: Response) -> None:
@@ -854,14 +972,14 @@ class Call:
         )
         if status >= 200:
             relay.done = True
-            self.relays.discard(relay)
+            if self.relays is not None:
+                self.relays.discard(relay)
             manager.relays.pop(incoming, None)
         source.response_sent(out)
         incoming.respond(out)
         if is_invite and response.is_success:
-            key = (source.id, incoming.request.cseq.number)
-            self.pending_acks[key] = (relay.into, number)
-            self._retransmit_2xx(source, incoming.request.cseq.number, incoming.respond, out)
+            cseq = incoming.request.cseq.number
+            self._await_ack(source, cseq, incoming.respond, out, relay.into, number)
         if status in (408, 481):
             self.end(f"{status} on an in-dialog request")
 
@@ -870,7 +988,8 @@ class Call:
         if relay.done or relay.cancelled:
             return
         relay.cancelled = True
-        self.relays.discard(relay)
+        if self.relays is not None:
+            self.relays.discard(relay)
         manager = self.manager
         if manager is not None:
             manager.relays.pop(relay.incoming, None)
@@ -908,17 +1027,19 @@ class Call:
                     if not attempt.dead and attempt.tx is not None:
                         attempt.tx.cancel()
                     attempt.dead = True
-                if self.a_tx is not None and self.answered_by is None:
+                if self.a_tx is not None and not self.answered:
                     if not status:
                         status = 408 if reason == "maximum call duration" else 500
                     self._respond_a(
-                        manager.decorate(response_for(self.a_invite, status, to_tag=self.a_tag))
+                        manager.decorate(response_for(self._a, status, to_tag=self.a_tag))
                     )
-            for relay in list(self.relays):
+            for relay in list(self.relays or ()):
                 self.cancel_relay(relay)
-            for other, number in list(self.pending_acks.values()):
-                self._send_ack(other, number)
+            pending = list(self.pending_acks.values())
             self.pending_acks.clear()
+            for retransmitter, other, number in pending:
+                retransmitter.stop()
+                self._send_ack(other, number)
             for dialog in (self.a_dialog, self.b_dialog):
                 if dialog is None or dialog is skip or not dialog.is_confirmed:
                     continue
@@ -936,18 +1057,14 @@ class Call:
 
     def _cleanup(self) -> None:
         manager = self.manager
-        for timer in self.timers:
-            if timer.active():
-                timer.cancel()
-        self.timers.clear()
-        for retransmitter in self.retransmitters.values():
+        for retransmitter, _other, _number in self.pending_acks.values():
             retransmitter.stop()
-        self.retransmitters.clear()
         self.pending_acks.clear()
         if manager is not None:
-            for relay in self.relays:
+            manager.scheduler.cancel(self, "_max_timer")
+            for relay in self.relays or ():
                 manager.relays.pop(relay.incoming, None)
-        self.relays.clear()
+        self.relays = None
         for attempt in self.attempts:
             attempt.release()
         if manager is not None:

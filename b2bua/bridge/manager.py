@@ -21,6 +21,7 @@ from ..routing import DEFAULT_FAILOVER_STATUSES, RequestContext
 from ..sip import Address, Origin, Request, Response, SIPParseError, response_for
 from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfig
 from ..transaction.clock import Clock
+from ..transaction.scheduler import Scheduler
 from .call import Call
 from .destinations import caller_destination, dialog_destination
 from .hooks import Hooks
@@ -68,6 +69,9 @@ class CallManager:
         self.policy = policy
         self.decorate = decorate
         self.hooks = Hooks(features)
+        #: the calls' timers (answer, ring, maximum duration, 2xx retransmission): one
+        #: clock call for all of them, on the transaction layer's tick
+        self.scheduler = Scheduler(clock, timers.resolution)
         self.calls: set[Call] = set()
         self.dialogs: dict[DialogId, tuple[Call, str, Dialog]] = {}
         self._by_invite: dict[InviteServerTransaction, Call] = {}
@@ -106,6 +110,11 @@ class CallManager:
     def register_b_call_id(self, call_id: str, call: Call) -> None:
         """Remember our outgoing Call-ID: seeing it come back in is a loop."""
         self._b_call_ids[call_id] = call
+
+    def invite_settled(self, tx: InviteServerTransaction) -> None:
+        """The call of the caller's INVITE ``tx`` is settled: a CANCEL can no longer
+        reach it (the INVITE has its final response), so the map lets go of ``tx``."""
+        self._by_invite.pop(tx, None)
 
     def call_ended(self, call: Call) -> None:
         """Forget everything about an ended call."""
@@ -181,19 +190,20 @@ class CallManager:
 
         RFC 6026: once the INVITE client transaction has passed its first 2xx up,
         retransmissions of it (the peer did not get our ACK) and 2xx from other
-        forks reach the TU directly.  A 2xx of a dialog a live call knows gets
-        that call's ACK again; any other is ACKed and hung up on.
+        forks reach the TU directly (as do 2xx to the INVITE of a settled call's
+        released attempt).  A 2xx of a dialog a live call knows goes to that call
+        (see :meth:`Call.stray_2xx`); any other is ACKed and hung up on.
         """
         try:
             found = self.dialogs.get(
                 DialogId(response.call_id, response.from_tag or "", response.to_tag or "")
             )
-            number = response.cseq.number
+            _ = response.cseq
         except SIPParseError:
             return
         if found is not None:
             call, _leg, dialog = found
-            call.resend_ack(dialog, number)
+            call.stray_2xx(dialog, response)
             return
         self.ack_and_bye_stray(response)
 

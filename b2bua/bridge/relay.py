@@ -63,13 +63,13 @@ class HeaderPolicy:
         ]
 
 
-def local_contact(local: Address) -> NameAddr:
-    """Our Contact for a leg reached through ``local`` (one of our listeners)."""
+def local_contact(local: Address) -> str:
+    """Our Contact for a leg reached through ``local`` (one of our listeners), as text."""
     params: dict[str, str | None] = {}
     if local.transport != "UDP":
         params["transport"] = local.transport.lower()
-    return NameAddr(
-        URI("sip", user="b2bua", host=local.host_for_uri, port=local.port, params=params)
+    return str(
+        NameAddr(URI("sip", user="b2bua", host=local.host_for_uri, port=local.port, params=params))
     )
 
 
@@ -85,12 +85,12 @@ def relay_response(
     response: Response,
     *,
     to_tag: str | None = None,
-    contact: NameAddr | None = None,
+    contact: str | None = None,
 ) -> Response:
     """The response to ``request`` on this leg that mirrors ``response`` from the other leg."""
     out = response_for(request, response.status, response.reason, to_tag=to_tag)
     if contact is not None and 100 < response.status < 300 and request.method in _REFRESH:
-        out.headers.add("Contact", str(contact))
+        out.headers.add("Contact", contact)
     for name, value in policy.copied(response):
         out.headers.add(name, value)
     out.body = response.body

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
 from b2bua.sip import Request
+from b2bua.transaction import InviteClientTransaction, InviteServerTransaction
 from tests.unit.bridge.harness import (
     CALLEE,
     CALLER,
@@ -289,24 +292,49 @@ def test_redirect_keeps_its_contact(h: Harness, caller: Caller, callee: Callee) 
     assert [str(c.uri) for c in moved.contacts] == ["sip:carol@192.0.2.77:5060"]
 
 
-def test_a_settled_call_keeps_only_the_text_of_its_setup_messages(
+def test_a_settled_call_lets_go_of_its_setup_state(
     h: Harness, caller: Caller, callee: Callee
 ) -> None:
-    """Once both legs ACKed the 2xx, the INVITEs, our ACK and our 2xx are compacted
-    (views, index and raw lines dropped: memory per concurrent call); the call goes
-    on working from the text."""
-    establish(h, caller, callee)
+    """Once the caller ACKed the 2xx the call holds no INVITE, transaction, attempt or
+    routing state (memory per concurrent call: the transactions turn into ghosts and
+    nothing keeps their objects), only its dialogs and the ACK sent to B as bytes; it
+    still relays in both directions, ACKs a retransmitted 2xx again (before and
+    after the client transaction goes) and hangs up."""
+    caller.send_invite()
+    callee.answer(180)
+    ok_b = callee.answer(200, body=SDP_B)
     [call] = h.manager.calls
-    held = [call.a_invite, *(a.invite for a in call.attempts), *call.acks.values()]
-    assert call.a_tx is not None and call.a_tx.last_response is not None
-    held.append(call.a_tx.last_response)
-    for message in held:
-        assert message is not None
-        assert message.headers.cache == {}
-        assert all(raw is None for *_, raw in message.headers._entries)
-    caller.request("BYE")
-    [bye] = callee.unique_requests("BYE")
-    assert bye.call_id == callee.invite.call_id
-    callee.reply(bye, 200)
+    assert call.a_tx is not None and call.attempts[0].tx is not None
+    held = {id(call.a_tx), id(call.attempts[0].tx)}
+    caller.learn()
+    caller.ack(caller.responses(200, "INVITE")[-1])
+    assert call.a_tx is None and call.a_invite is None
+    assert call.attempts == [] and call.answered_by is None and call.ringing is None
+    assert call.targets == () and call.relays is None and call.pending_acks == {}
+    assert all(isinstance(sent, bytes) for sent in call.acks.values())
+    assert h.leftovers().get("by_invite") is None
+    [ack] = callee.requests("ACK")
+    # B's 2xx again while its transaction still passes 2xx up: the same ACK
+    h.feed(ok_b.to_bytes(), CALLEE)
+    h.advance(2.0)  # T1 later both transactions are ghosts: nothing holds their objects
+    gc.collect()
+    kinds = (InviteServerTransaction, InviteClientTransaction)
+    assert not [o for o in gc.get_objects() if isinstance(o, kinds) and id(o) in held]
+    h.feed(ok_b.to_bytes(), CALLEE)  # and once the transaction is a ghost
+    acks = callee.requests("ACK")
+    assert [a.to_bytes() for a in acks] == [ack.to_bytes()] * 3
+    # re-INVITE from the caller, relayed and ACKed
+    re = caller.request("INVITE", SDP_A)
+    [b_re] = [r for r in callee.unique_requests("INVITE") if r.to_tag is not None]
+    callee.reply(b_re, 200, body=SDP_B, contact=callee.contact)
+    [re_ok] = [r for r in caller.responses(200, "INVITE") if r.cseq == re.cseq]
+    caller.ack_reinvite(re_ok)
+    assert callee.requests("ACK")[-1].cseq.number == b_re.cseq.number
+    # BYE from the callee: 200, and a BYE to the caller
+    bye = callee.request("BYE")
+    assert callee.responses(200, "BYE")[-1].cseq == bye.cseq
+    [a_bye] = caller.requests("BYE")
+    caller.answer(a_bye, 200)
+    assert h.manager.calls == set()
     h.advance(LONG)
     h.assert_idle()
