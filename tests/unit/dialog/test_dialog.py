@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from b2bua.dialog import Dialog, DialogId, DialogState, dialog_response
-from b2bua.sip import Response, parse_uri, response_for
+from b2bua.sip import NameAddr, Request, Response, parse_uri, response_for
 from tests.unit.dialog.flows import (
     SDP,
     alice_invite,
@@ -20,6 +20,10 @@ from tests.unit.dialog.flows import (
 )
 
 CALL_ID = "3848276298220188511@atlanta.example.com"
+
+
+def _first_contact_of(message: Request) -> NameAddr:
+    return message.contacts[0]
 
 
 def test_dialog_id_is_frozen_and_hashable() -> None:
@@ -246,3 +250,31 @@ def test_bare_record_route_uri_keeps_lr_as_uri_parameter() -> None:
     request = dialog.create_request("INFO")
     assert request.uri == "sip:caller@u1.example.com"  # loose routing
     assert request.headers.get("Route") == "<sip:p1.example.com;lr>"
+
+
+def test_local_target_given_is_the_one_used_without_reading_the_message() -> None:
+    """A caller that has its own Contact at hand passes it (no parse of the message's);
+    requests carry it, as they carry the Contact read from the message otherwise."""
+    invite = alice_invite()
+    ok = alice_response(200, "OK", SDP)
+    read = Dialog.from_uac(invite, ok)
+    given = Dialog.from_uac(invite, ok, local_target="<sip:alice@192.0.2.99:5062>")
+    assert str(given.local_target) == "<sip:alice@192.0.2.99:5062>"
+    assert read.local_target is not None and read.local_target == _first_contact_of(invite)
+    reinvite = given.create_request("INVITE", body=SDP, content_type="application/sdp")
+    assert reinvite.headers.get("Contact") == "<sip:alice@192.0.2.99:5062>"
+    # the rest of the dialog is what the messages say, whichever way it was built
+    for name in ("id", "local_uri", "remote_uri", "remote_target", "route_set"):
+        assert getattr(given, name) == getattr(read, name), name
+
+
+def test_requests_carry_the_identities_as_read_once() -> None:
+    """From and To are written once at creation, the same text for every request."""
+    dialog = Dialog.from_uac(alice_invite(), alice_response(200, "OK", SDP))
+    first, second = dialog.create_request("INFO"), dialog.create_request("BYE")
+    assert first.headers.get("From") == second.headers.get("From")
+    assert first.headers.get("To") == second.headers.get("To")
+    assert first.from_tag == dialog.id.local_tag and first.to_tag == dialog.id.remote_tag
+    assert first.from_.without_params("tag") == dialog.local_uri
+    assert first.to.without_params("tag") == dialog.remote_uri
+    assert first.request_uri == dialog.remote_target

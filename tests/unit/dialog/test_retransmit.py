@@ -17,6 +17,7 @@ from b2bua.dialog import (
     ack_matches,
 )
 from b2bua.sip import Response
+from b2bua.transaction.scheduler import Scheduler
 from tests.unit.dialog.flows import SDP, alice_invite, alice_response, bob_response
 
 
@@ -190,3 +191,27 @@ def test_ack_matches_the_2xx_it_acknowledges() -> None:
     ok_other_fork = alice_response(200, "OK")
     ok_other_fork.headers.set("To", "Bob <sip:bob@biloxi.example.com>;tag=other")
     assert not ack_matches(ok_other_fork, ack)
+
+
+def test_retransmitters_sharing_a_scheduler_keep_their_schedules() -> None:
+    """On one shared scheduler (as the bridge runs them: no clock call per timer) each
+    retransmitter keeps the T1, 2*T1 ... T2 schedule from its own start, whatever the
+    others do, and the scheduler holds nothing once they stopped."""
+    clock = Clock()
+    scheduler = Scheduler(clock)
+    first, second = Recorder(clock), Recorder(clock)
+    TwoXXRetransmitter(
+        clock, first.send, bob_response(200, "OK"), on_timeout=first.timeout, scheduler=scheduler
+    )
+    run(clock, 0.25)
+    acked = TwoXXRetransmitter(
+        clock, second.send, bob_response(200, "OK"), on_timeout=second.timeout, scheduler=scheduler
+    )
+    assert len(clock.getDelayedCalls()) == 1  # one clock call for four timers
+    run(clock, 2.0)
+    acked.ack_received()
+    run(clock, 40)
+    assert first.times == pytest.approx([0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5])
+    assert first.timeouts == pytest.approx([64 * T1])
+    assert second.times == pytest.approx([0.75, 1.75]) and second.timeouts == []
+    assert scheduler.live == 0 and clock.getDelayedCalls() == []
