@@ -564,13 +564,16 @@ class Dialog:
         elif method == "UPDATE":
             self._update_in = number
 
-    def response_sent(self, response: Response) -> None:
+    def response_sent(
+        self, response: Response, *, local_target: NameAddr | str | None = None
+    ) -> None:
         """Take in a response we send to a request of this dialog (UAS side).
 
         A 2xx to the INVITE confirms an early dialog; a final non-2xx to the
         INVITE that created an early dialog terminates it (RFC 3261 12.3); a final
         response ends the INVITE or UPDATE in progress; a 2xx to a target refresh
-        with a Contact makes that Contact the local target.
+        with a Contact makes that Contact the local target (``local_target`` when
+        the caller has the Contact it put there at hand, else read from the response).
         """
         status = response.status
         if status < 200:
@@ -587,7 +590,7 @@ class Dialog:
         elif cseq.method == "UPDATE" and self._update_in == cseq.number:
             self._update_in = None
         if status < 300 and cseq.method in TARGET_REFRESH_METHODS:
-            contact = _first_contact(response)
+            contact = _first_contact(response) if local_target is None else local_target
             if contact is not None:
                 self.local_target = contact
 

@@ -105,6 +105,19 @@ def test_lower_cseq_is_not_recorded() -> None:
 # -- target refresh ------------------------------------------------------------------
 
 
+def test_response_sent_takes_the_contact_given_instead_of_reading_it() -> None:
+    """A UAS that has the Contact it put in its 2xx at hand passes it along."""
+    dialog = bob_dialog()
+    reinvite = from_alice("INVITE", 3, "Contact: <sip:alice@192.0.2.55:5080>")
+    dialog.receive_request(reinvite)
+    ok = response_for(reinvite, 200)
+    ok.headers.add("Contact", "<sip:bob@198.51.100.9>")
+    dialog.response_sent(ok, local_target="<sip:bob@198.51.100.9>")
+    assert dialog.incoming_invite is None
+    assert str(dialog.local_target) == "<sip:bob@198.51.100.9>"
+    assert dialog.create_request("UPDATE").headers.get("Contact") == "<sip:bob@198.51.100.9>"
+
+
 def test_reinvite_received_refreshes_remote_target() -> None:
     dialog = bob_dialog()
     reinvite = from_alice("INVITE", 3, "Contact: <sip:alice@192.0.2.55:5080;transport=tcp>")
