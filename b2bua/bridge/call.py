@@ -177,11 +177,6 @@ def _ring_timeout(attempt: Attempt) -> None:
         call.ring_timeout(attempt)
 
 
-def _max_duration(call: Call) -> None:
-    """The call's maximum duration is reached."""
-    call.end("maximum call duration")
-
-
 class _InDialogRelay:
     """The client-transaction user of a request relayed from one leg to the other."""
 
@@ -227,7 +222,6 @@ class Call:
     _log = Logger(namespace="b2bua.call")
 
     __slots__ = (
-        "_max_timer",
         "a_contact",
         "a_cseq",
         "a_dialog",
@@ -310,8 +304,6 @@ class Call:
         #: CSeq): its retransmitter, and the other leg's dialog and INVITE CSeq, which
         #: get our ACK then
         self.pending_acks: dict[tuple[object, int], tuple[TwoXXRetransmitter, Dialog, int]] = {}
-        #: the maximum duration timer (a slot of the manager's scheduler)
-        self._max_timer: int | None = None
         self.end_reason = ""
         self.info = CallInfo(
             invite.call_id,
@@ -400,7 +392,6 @@ class Call:
     def start(self) -> None:
         """Ask the routers, then call the first target."""
         manager = self._m
-        manager.scheduler.start(manager.settings.max_duration, self, "_max_timer", _max_duration)
         if self.hooks:
             refused = self.hooks.first_reject("call_started", self.info, self._a)
             if refused is not None:
@@ -785,7 +776,7 @@ class Call:
             )
             manager.add_dialog(self.a_dialog, self, "A")
         else:
-            self.a_dialog.response_sent(out)
+            self.a_dialog.response_sent(out, local_target=self.a_contact)
         self.state = CallState.CONFIRMED
         # The B leg's ACK waits for the caller's: it may carry the answer (late offer).
         self._await_ack(self.a_dialog, self.a_cseq, self._respond_a, out, b_dialog, self.b_cseq)
@@ -975,7 +966,7 @@ class Call:
             if self.relays is not None:
                 self.relays.discard(relay)
             manager.relays.pop(incoming, None)
-        source.response_sent(out)
+        source.response_sent(out, local_target=contact)
         incoming.respond(out)
         if is_invite and response.is_success:
             cseq = incoming.request.cseq.number
@@ -1061,7 +1052,6 @@ class Call:
             retransmitter.stop()
         self.pending_acks.clear()
         if manager is not None:
-            manager.scheduler.cancel(self, "_max_timer")
             for relay in self.relays or ():
                 manager.relays.pop(relay.incoming, None)
         self.relays = None

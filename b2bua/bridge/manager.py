@@ -73,6 +73,10 @@ class CallManager:
         #: clock call for all of them, on the transaction layer's tick
         self.scheduler = Scheduler(clock, timers.resolution)
         self.calls: set[Call] = set()
+        #: the live calls in the order they started, so in the order their maximum
+        #: duration ends (the same for all): one timer, for the oldest, serves them all
+        self._by_age: dict[Call, None] = {}
+        self._age_timer: int | None = None
         self.dialogs: dict[DialogId, tuple[Call, str, Dialog]] = {}
         self._by_invite: dict[InviteServerTransaction, Call] = {}
         self._b_call_ids: dict[str, Call] = {}
@@ -116,9 +120,31 @@ class CallManager:
         reach it (the INVITE has its final response), so the map lets go of ``tx``."""
         self._by_invite.pop(tx, None)
 
+    def _arm_age_timer(self, oldest: Call) -> None:
+        deadline = oldest.info.started + self.settings.max_duration
+        self.scheduler.start_at(deadline, _AGE_LANE, self, "_age_timer", _expire_calls)
+
+    def expire_calls(self) -> None:
+        """End the calls that reached the maximum duration, oldest first; wait for the next."""
+        by_age = self._by_age
+        limit = self.settings.max_duration
+        now = self.clock.seconds()
+        while by_age:
+            oldest = next(iter(by_age))
+            if oldest.info.started + limit > now:
+                self._arm_age_timer(oldest)
+                return
+            del by_age[oldest]
+            oldest.end("maximum call duration")
+
     def call_ended(self, call: Call) -> None:
         """Forget everything about an ended call."""
         self.calls.discard(call)
+        by_age = self._by_age
+        if call in by_age:
+            del by_age[call]
+            if not by_age:
+                self.scheduler.cancel(self, "_age_timer")
         if call.a_tx is not None:
             self._by_invite.pop(call.a_tx, None)
         self._b_call_ids.pop(call.b_call_id, None)
@@ -151,6 +177,9 @@ class CallManager:
         origin = tx.origin
         call = Call(self, tx, request, origin, identity)
         self.calls.add(call)
+        self._by_age[call] = None
+        if self._age_timer is None:
+            self._arm_age_timer(call)
         self._by_invite[tx] = call
         self.calls_total += 1
         call.start()
@@ -245,6 +274,15 @@ class CallManager:
         self.transactions.send_request(bye, destination, NULL_USER)
         dialog.terminate()
         self.forget_dialog(dialog)
+
+
+#: The scheduler lane of the maximum duration timer (its deadlines never decrease).
+_AGE_LANE = "maximum call duration"
+
+
+def _expire_calls(manager: CallManager) -> None:
+    """The maximum duration timer fired (a scheduler handler: a plain function)."""
+    manager.expire_calls()
 
 
 def _tag() -> str:

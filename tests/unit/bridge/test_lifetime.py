@@ -115,3 +115,43 @@ def test_a_2xx_after_everything_is_gone_gets_ack_and_bye(
     assert len(late_acks) == 1 and len(late_byes) == 1
     assert late_acks[0].to_tag == "latefork99" == late_byes[0].to_tag
     assert late_acks[0].cseq.number == callee.invite.cseq.number
+
+
+def test_each_call_ends_at_its_own_maximum_duration() -> None:
+    """One timer serves every call's limit (calls end in the order they started): each
+    call still ends exactly at its own limit, also when the oldest ended before."""
+    h = Harness(BridgeSettings(max_duration=10))
+    caller = Caller(h)  # the parties share their addresses: BYEs are told by Call-ID
+    callee = Callee(h, CALLEE)
+    calls = []
+    for n in range(3):
+        a = Caller(h, call_id=f"aged-{n}@alice.example", tag=f"atag{n}")
+        b = Callee(h, CALLEE, tag=f"btag{n}")
+        establish(h, a, b)
+        calls.append((a, b, b.invite.call_id))
+        h.advance(2)
+
+    def byes() -> list[str]:
+        """The Call-IDs of the BYEs the caller side got."""
+        return [r.call_id for r in caller.unique_requests("BYE")]
+
+    # the first call ends early: the others keep their limits (12 and 14 s after 0)
+    first, first_b, _ = calls[0]
+    first.request("BYE")
+    first_b.reply(callee.requests("BYE")[-1], 200)
+    h.advance(3.9)  # t = 9.9
+    assert byes() == []
+    h.advance(2.1)  # t = 12: the second call's limit
+    assert byes() == [calls[1][0].call_id]
+    h.advance(1.9)  # t = 13.9
+    assert byes() == [calls[1][0].call_id]
+    h.advance(0.1)  # t = 14
+    assert byes() == [calls[1][0].call_id, calls[2][0].call_id]
+    assert h.manager.calls == set()
+    for bye in caller.unique_requests("BYE"):
+        caller.answer(bye, 200)
+    for bye in callee.unique_requests("BYE"):
+        if bye.call_id != calls[0][2]:
+            callee.reply(bye, 200)
+    h.advance(LONG)
+    h.assert_idle()
