@@ -55,7 +55,7 @@ from ..transaction import (
 )
 from .destinations import dialog_destination
 from .network import NULL_USER
-from .relay import HIDDEN, add_via, local_contact, relay_response
+from .relay import HIDDEN, add_via, relay_response
 
 if TYPE_CHECKING:
     from .manager import CallManager
@@ -273,7 +273,7 @@ class Call:
         self.a_origin = origin
         self.a_tag = secrets.token_hex(6)
         #: our Contact on each leg (text: what the messages carry)
-        self.a_contact = local_contact(origin.local)
+        self.a_contact = manager.contact_for(origin.local)
         self.a_dialog: Dialog | None = None
         self.b_call_id = f"{secrets.token_hex(10)}@b2bua"
         self.b_tag = secrets.token_hex(6)
@@ -476,7 +476,7 @@ class Call:
             self._log.warn("No listener to reach {uri}", uri=str(attempt.target.uri))
             self._attempt_failed(attempt, _failure(self._a, TRANSPORT, "no listener"))
             return
-        self.b_contact = local_contact(local)
+        self.b_contact = manager.contact_for(local)
         invite = self._b_invite(attempt, local)
         if self.hooks:
             refused = self.hooks.first_reject("request_out", self.info, invite, attempt.target)

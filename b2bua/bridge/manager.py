@@ -26,7 +26,7 @@ from .call import Call
 from .destinations import caller_destination, dialog_destination
 from .hooks import Hooks
 from .network import NULL_USER, Network, Transactions
-from .relay import HeaderPolicy, add_via
+from .relay import HeaderPolicy, add_via, local_contact
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,8 @@ class CallManager:
         self.dialogs: dict[DialogId, tuple[Call, str, Dialog]] = {}
         self._by_invite: dict[InviteServerTransaction, Call] = {}
         self._b_call_ids: dict[str, Call] = {}
+        #: our Contact per listener address (see :meth:`contact_for`)
+        self._contacts: dict[Address, str] = {}
         #: relayed re-INVITEs by their server transaction, for CANCEL
         self.relays: dict[ServerTransaction, Any] = {}
         self.calls_total = 0
@@ -110,6 +112,14 @@ class CallManager:
     def forget_dialog(self, dialog: Dialog) -> None:
         """Drop a dialog from the index."""
         self.dialogs.pop(dialog.id, None)
+
+    def contact_for(self, local: Address) -> str:
+        """Our Contact for a leg reached through our listener ``local`` (made once per
+        listener: the same text for every call, shared)."""
+        contact = self._contacts.get(local)
+        if contact is None:
+            contact = self._contacts[local] = local_contact(local)
+        return contact
 
     def register_b_call_id(self, call_id: str, call: Call) -> None:
         """Remember our outgoing Call-ID: seeing it come back in is a loop."""

@@ -92,6 +92,21 @@ def _without_tag(address: NameAddr) -> NameAddr:
     return address.without_params("tag") if "tag" in address.params else address
 
 
+def _tagged(address: NameAddr, tag: str) -> str:
+    """``address`` with ``tag`` as its last parameter, as text: our From or To.
+
+    The same text as ``str(address.without_params("tag").with_params(tag=tag))``
+    (parameters are written in order, ``;name=value``), without building those
+    copies when ``address`` already ends with that tag or has none.
+    """
+    params = address.params
+    if "tag" in params:
+        if params["tag"] == tag and next(reversed(params)) == "tag":
+            return str(address)
+        address = address.without_params("tag")
+    return f"{address};tag={tag}"
+
+
 def _route_entry(value: str) -> NameAddr:
     """One Record-Route value.  The grammar wants ``<URI>``; a bare ``sip:p1;lr`` seen
     in the wild is read as the URI its sender meant (``lr`` a URI parameter)."""
@@ -202,12 +217,9 @@ class Dialog:
         # The identities, targets and routes are kept as the text our requests carry:
         # written once here, not for every request, and a few strings instead of a
         # URI and NameAddr tree per field (memory per held call).
-        local = _without_tag(local_uri)
-        self._from = str(local.with_params(tag=dialog_id.local_tag))
-        remote = _without_tag(remote_uri)
-        if dialog_id.remote_tag:
-            remote = remote.with_params(tag=dialog_id.remote_tag)
-        self._to = str(remote)
+        self._from = _tagged(local_uri, dialog_id.local_tag)
+        remote_tag = dialog_id.remote_tag
+        self._to = _tagged(remote_uri, remote_tag) if remote_tag else str(_without_tag(remote_uri))
         self._target = str(remote_target)
         self._contact = None if local_target is None else str(local_target)
         self._routes: tuple[str, ...] = tuple(str(r) for r in route_set)

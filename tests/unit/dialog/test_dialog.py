@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from b2bua.dialog import Dialog, DialogId, DialogState, dialog_response
-from b2bua.sip import NameAddr, Request, Response, parse_uri, response_for
+from b2bua.sip import NameAddr, Request, Response, parse_name_addr, parse_uri, response_for
 from tests.unit.dialog.flows import (
     SDP,
     alice_invite,
@@ -278,3 +278,31 @@ def test_requests_carry_the_identities_as_read_once() -> None:
     assert first.from_.without_params("tag") == dialog.local_uri
     assert first.to.without_params("tag") == dialog.remote_uri
     assert first.request_uri == dialog.remote_target
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<sip:alice@atlanta.example.com>",
+        '"Alice" <sip:alice@atlanta.example.com>;tag=t1',
+        "<sip:alice@atlanta.example.com>;tag=old",
+        "<sip:alice@atlanta.example.com>;tag=t1;x=y",
+        "Alice <sip:alice@atlanta.example.com;transport=tcp>;x;tag=t1",
+    ],
+)
+def test_from_and_to_text_is_the_address_with_the_dialog_tag_last(value: str) -> None:
+    """Whatever tag and parameters the address came with, requests carry it without
+    its tag and with the dialog's tag last."""
+    address = parse_name_addr(value)
+    dialog = Dialog(
+        DialogId("c@x", "t1", "t2"),
+        uac=True,
+        state=DialogState.CONFIRMED,
+        local_uri=address,
+        remote_uri=address,
+        remote_target=parse_uri("sip:bob@192.0.2.4"),
+    )
+    request = dialog.create_request("INFO")
+    bare = address.without_params("tag")
+    assert request.headers.get("From") == str(bare.with_params(tag="t1"))
+    assert request.headers.get("To") == str(bare.with_params(tag="t2"))
