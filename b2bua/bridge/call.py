@@ -61,6 +61,10 @@ if TYPE_CHECKING:
     from .manager import CallManager
 
 
+#: 2xx awaiting their ACK (see Call.pending_acks)
+_PendingAcks = dict[tuple[object, int], tuple[TwoXXRetransmitter, Dialog, int]]
+
+
 class CallState(enum.Enum):
     """Where a call is in its life."""
 
@@ -302,8 +306,8 @@ class Call:
         self.cancelled = False
         #: 2xx relayed to one leg whose ACK we await, by (that dialog's id, its INVITE
         #: CSeq): its retransmitter, and the other leg's dialog and INVITE CSeq, which
-        #: get our ACK then
-        self.pending_acks: dict[tuple[object, int], tuple[TwoXXRetransmitter, Dialog, int]] = {}
+        #: get our ACK then (None while there is none: most of a call's life)
+        self.pending_acks: _PendingAcks | None = None
         self.end_reason = ""
         self.info = CallInfo(
             invite.call_id,
@@ -803,6 +807,8 @@ class Call:
             lambda: self.end("2xx never acknowledged"),
             scheduler=manager.scheduler,
         )
+        if self.pending_acks is None:
+            self.pending_acks = {}
         self.pending_acks[(dialog.id, cseq)] = (retransmitter, other, other_cseq)
 
     def _ack_and_bye(self, dialog: Dialog, destination: Address | None) -> None:
@@ -827,7 +833,12 @@ class Call:
     def ack_received(self, leg: str, dialog: Dialog, ack: Request) -> None:
         """An ACK for a 2xx we relayed: stop retransmitting, ACK the other leg."""
         number = ack.cseq.number
-        pending = self.pending_acks.pop((dialog.id, number), None)
+        pending_acks = self.pending_acks
+        if pending_acks is None:
+            return
+        pending = pending_acks.pop((dialog.id, number), None)
+        if not pending_acks:
+            self.pending_acks = None
         if pending is not None:
             retransmitter, other, other_number = pending
             retransmitter.ack_received()
@@ -1026,9 +1037,9 @@ class Call:
                     )
             for relay in list(self.relays or ()):
                 self.cancel_relay(relay)
-            pending = list(self.pending_acks.values())
-            self.pending_acks.clear()
-            for retransmitter, other, number in pending:
+            pending = self.pending_acks
+            self.pending_acks = None
+            for retransmitter, other, number in (pending or {}).values():
                 retransmitter.stop()
                 self._send_ack(other, number)
             for dialog in (self.a_dialog, self.b_dialog):
@@ -1048,9 +1059,9 @@ class Call:
 
     def _cleanup(self) -> None:
         manager = self.manager
-        for retransmitter, _other, _number in self.pending_acks.values():
+        for retransmitter, _other, _number in (self.pending_acks or {}).values():
             retransmitter.stop()
-        self.pending_acks.clear()
+        self.pending_acks = None
         if manager is not None:
             for relay in self.relays or ():
                 manager.relays.pop(relay.incoming, None)
