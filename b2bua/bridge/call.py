@@ -481,15 +481,20 @@ class Call:
             self._attempt_failed(attempt, _failure(self._a, TRANSPORT, "no listener"))
             return
         self.b_contact = manager.contact_for(local)
-        invite = self._b_invite(attempt, local)
+        invite, wrote_from, wrote_to = self._b_invite(attempt, local)
+        sent_from: NameAddr | None = wrote_from
+        sent_to: NameAddr | None = wrote_to
         if self.hooks:
             refused = self.hooks.first_reject("request_out", self.info, invite, attempt.target)
             if refused is not None:
                 attempt.dead = True
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
+            sent_from = sent_to = None  # a feature may have rewritten them: read them back
         attempt.invite = invite
-        attempt.early = EarlyDialogs(invite, local_target=self.b_contact)
+        attempt.early = EarlyDialogs(
+            invite, local_target=self.b_contact, local_uri=sent_from, remote_uri=sent_to
+        )
         manager.register_b_call_id(self.b_call_id, self)
         settings = manager.settings
         scheduler = manager.scheduler
@@ -504,8 +509,9 @@ class Call:
             scheduler.start(ring, attempt, "_ring_timer", _ring_timeout)
         attempt.tx = manager.transactions.send_request(invite, destination, attempt)
 
-    def _b_invite(self, attempt: Attempt, local: Address) -> Request:
-        """The B-leg INVITE: the caller's request re-originated with our identity on the wire."""
+    def _b_invite(self, attempt: Attempt, local: Address) -> tuple[Request, NameAddr, NameAddr]:
+        """The B-leg INVITE: the caller's request re-originated with our identity on the
+        wire; with the From and To written in it (its dialogs need not parse them)."""
         a = self._a
         uri = attempt.target.uri
         if uri.user is None and a.request_uri.user is not None:
@@ -525,7 +531,8 @@ class Call:
             user=caller.uri.user,
             host=local.host_for_uri,
         )
-        h.add("From", str(NameAddr(from_uri, caller.display_name, {"tag": self.b_tag})))
+        sent_from = NameAddr(from_uri, caller.display_name, {"tag": self.b_tag})
+        h.add("From", str(sent_from))
         # To: whom the caller called (its To, without tag): the address of record
         # for a registered user, the dialled number for a PBX; never a contact.
         callee = a.to.uri
@@ -535,7 +542,8 @@ class Call:
             host=callee.host if callee.is_sip else local.host_for_uri,
             port=callee.port,
         )
-        h.add("To", str(NameAddr(to_uri, a.to.display_name)))
+        sent_to = NameAddr(to_uri, a.to.display_name)
+        h.add("To", str(sent_to))
         h.add("Call-ID", self.b_call_id)
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
         h.add("CSeq", f"{2 * attempt.index + 1} INVITE")  # room for an auth retry
@@ -555,7 +563,7 @@ class Call:
             if header_key(name) not in ours:
                 h.add(name, value)
         invite.body = a.body
-        return invite
+        return invite, sent_from, sent_to
 
     def answer_timeout(self, attempt: Attempt) -> None:
         """No response from the attempt's target in time: the next target."""

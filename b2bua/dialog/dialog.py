@@ -329,6 +329,8 @@ class Dialog:
         *,
         over_tls: bool = True,
         local_target: NameAddr | str | None = None,
+        local_uri: NameAddr | None = None,
+        remote_uri: NameAddr | None = None,
     ) -> Dialog:
         """The dialog a UAC creates on receiving ``response`` to ``request`` (12.1.2).
 
@@ -336,9 +338,12 @@ class Dialog:
         route set is the response's Record-Route in reverse order; the remote
         target its Contact (the Request-URI when a sloppy 1xx has none; a later
         response's Contact replaces it); the local CSeq is the request's, the
-        remote CSeq stays empty; our Contact in the request is the local target
-        (``local_target`` when the caller has it at hand, else read from the request).
-        A 2xx without To tag (RFC 2543 peer) gives the empty remote tag.
+        remote CSeq stays empty; our Contact in the request is the local target.
+        The request's From and To are the local and remote URI.  A caller that has
+        the Contact, From or To it wrote in the request at hand passes them
+        (``local_target``, ``local_uri``, ``remote_uri``): they are not read back from
+        the request then.  A 2xx without To tag (RFC 2543 peer) gives the empty
+        remote tag.
 
         Raises ``ValueError`` for a response that cannot create a dialog (100,
         3xx-6xx, a provisional response without To tag), ``SIPParseError`` for a
@@ -355,8 +360,8 @@ class Dialog:
             DialogId(request.call_id, request.from_tag or "", to_tag or ""),
             uac=True,
             state=DialogState.CONFIRMED if confirmed else DialogState.EARLY,
-            local_uri=request.from_,
-            remote_uri=request.to,
+            local_uri=request.from_ if local_uri is None else local_uri,
+            remote_uri=request.to if remote_uri is None else remote_uri,
             remote_target=_contact_uri(response) or request.request_uri,
             local_target=_first_contact(request) if local_target is None else local_target,
             route_set=route_set,

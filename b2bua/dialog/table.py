@@ -117,11 +117,12 @@ class EarlyDialogs:
     Feed every response of the INVITE client transaction to :meth:`on_response`.
     ``key`` is the INVITE's Call-ID and From tag, shared by all those dialogs.
     With a ``table``, new dialogs are added to it and terminated ones removed.
-    ``local_target`` is the Contact of the INVITE when the caller has it at hand
-    (else each new dialog reads it from the INVITE).
+    ``local_target``, ``local_uri`` and ``remote_uri`` are the Contact, From and To
+    the caller wrote in the INVITE, when it has them at hand (else each new dialog
+    reads them from the INVITE, see :meth:`Dialog.from_uac`).
     """
 
-    __slots__ = ("dialogs", "invite", "key", "local_target", "table")
+    __slots__ = ("dialogs", "invite", "key", "local_target", "local_uri", "remote_uri", "table")
 
     def __init__(
         self,
@@ -129,6 +130,8 @@ class EarlyDialogs:
         table: DialogTable | None = None,
         *,
         local_target: NameAddr | str | None = None,
+        local_uri: NameAddr | None = None,
+        remote_uri: NameAddr | None = None,
     ) -> None:
         #: The INVITE we sent.
         self.invite = invite
@@ -138,6 +141,8 @@ class EarlyDialogs:
         self.dialogs: dict[str, Dialog] = {}
         self.table = table
         self.local_target = local_target
+        self.local_uri = local_uri
+        self.remote_uri = remote_uri
 
     def on_response(self, response: Response) -> Dialog | None:
         """Take in a response to the INVITE; returns the dialog it belongs to, or None.
@@ -163,7 +168,13 @@ class EarlyDialogs:
             return None
         dialog = self.dialogs.get(tag or "")
         if dialog is None:
-            dialog = Dialog.from_uac(self.invite, response, local_target=self.local_target)
+            dialog = Dialog.from_uac(
+                self.invite,
+                response,
+                local_target=self.local_target,
+                local_uri=self.local_uri,
+                remote_uri=self.remote_uri,
+            )
             self.dialogs[dialog.id.remote_tag] = dialog
             if self.table is not None:
                 self.table.add(dialog)

@@ -253,12 +253,18 @@ def test_bare_record_route_uri_keeps_lr_as_uri_parameter() -> None:
 
 
 def test_local_target_given_is_the_one_used_without_reading_the_message() -> None:
-    """A caller that has its own Contact at hand passes it (no parse of the message's);
-    requests carry it, as they carry the Contact read from the message otherwise."""
+    """A caller that has its own Contact, From and To at hand passes them (no parse of
+    the message's); requests carry them, as they carry those read otherwise."""
     invite = alice_invite()
     ok = alice_response(200, "OK", SDP)
     read = Dialog.from_uac(invite, ok)
-    given = Dialog.from_uac(invite, ok, local_target="<sip:alice@192.0.2.99:5062>")
+    given = Dialog.from_uac(
+        invite,
+        ok,
+        local_target="<sip:alice@192.0.2.99:5062>",
+        local_uri=invite.from_,
+        remote_uri=invite.to,
+    )
     assert str(given.local_target) == "<sip:alice@192.0.2.99:5062>"
     assert read.local_target is not None and read.local_target == _first_contact_of(invite)
     reinvite = given.create_request("INVITE", body=SDP, content_type="application/sdp")
@@ -266,6 +272,9 @@ def test_local_target_given_is_the_one_used_without_reading_the_message() -> Non
     # the rest of the dialog is what the messages say, whichever way it was built
     for name in ("id", "local_uri", "remote_uri", "remote_target", "route_set"):
         assert getattr(given, name) == getattr(read, name), name
+    bye, read_bye = given.create_request("BYE"), read.create_request("BYE")
+    assert bye.headers.get("From") == read_bye.headers.get("From")
+    assert bye.headers.get("To") == read_bye.headers.get("To")
 
 
 def test_requests_carry_the_identities_as_read_once() -> None:
