@@ -864,9 +864,9 @@ class Call:
         Nothing reads the caller's INVITE, the server and client transactions, the
         attempts or the routing decision any more: in-dialog requests, BYE and
         re-INVITE work from the dialogs, a retransmitted B 2xx reaches
-        :meth:`resend_ack` through the manager's ``stray_2xx`` (the released
-        attempt sends it there), and a CANCEL no longer reaches a call once its
-        INVITE has a final response.  This is most of a held call's memory.
+        :meth:`stray_2xx` through the manager (the released attempt sends it there,
+        as its transaction's ghost does later), and a CANCEL no longer reaches a call
+        once its INVITE has a final response.  This is most of a held call's memory.
         """
         manager = self._m
         if self.a_tx is not None:

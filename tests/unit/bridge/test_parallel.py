@@ -45,6 +45,31 @@ def test_a_late_2xx_from_the_cancelled_branch_is_acked_and_hung_up() -> None:
     assert caller.statuses("INVITE").count(200) == 1
 
 
+def test_a_late_2xx_from_the_cancelled_branch_after_the_call_settled() -> None:
+    """Once the caller ACKed, the call lets go of its attempts: a 2xx from the branch it
+    cancelled (its early dialog still known) is still ACKed and hung up on, and the
+    bridged call goes on."""
+    h = Harness()
+    caller, first, second = parallel(h)
+    first.answer(180)
+    second.answer(200)
+    caller.learn()
+    caller.ack(caller.responses(200, "INVITE")[-1])
+    [call] = h.manager.calls
+    assert call.attempts == []
+    first.answer(200)  # crossed our CANCEL
+    [ack] = first.requests("ACK")
+    [bye] = first.requests("BYE")
+    assert ack.to_tag == bye.to_tag == first.tag
+    first.reply(bye, 200)
+    assert len(second.requests("ACK")) == 1 and second.requests("BYE") == []
+    assert h.manager.calls == {call}
+    caller.request("BYE")
+    [b_bye] = second.unique_requests("BYE")
+    second.reply(b_bye, 200)
+    assert h.manager.calls == set()
+
+
 def test_one_busy_branch_does_not_end_the_call() -> None:
     h = Harness()
     caller, first, second = parallel(h)
