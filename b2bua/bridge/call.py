@@ -84,7 +84,7 @@ def _failure(request: Request, kind: FailureKind, reason: str) -> SynthesizedRes
     return SynthesizedResponse(request, TransactionFailure(kind, reason))
 
 
-def _best_response(responses: list[Response]) -> Response | None:
+def _best_response(responses: tuple[Response, ...]) -> Response | None:
     """RFC 3261 16.7 step 6: a 6xx if any, else the lowest class, first come first served."""
     if not responses:
         return None
@@ -283,7 +283,7 @@ class Call:
         self.b_tag = secrets.token_hex(6)
         self.b_dialog: Dialog | None = None
         #: every dialog id the manager indexed for this call (forgotten when it ends)
-        self.dialog_ids: list[DialogId] = []
+        self.dialog_ids: tuple[DialogId, ...] = ()
         #: where the bridged B dialog's target was reached (for next hops by name)
         self.b_fallback: Address | None = None
         self.b_contact: str | None = None
@@ -292,7 +292,8 @@ class Call:
         #: requests relayed from one leg to the other and not yet answered (made on use)
         self.relays: set[_InDialogRelay] | None = None
         self.targets: tuple[Target, ...] = ()
-        self.attempts: list[Attempt] = []
+        #: the attempts so far (tuples: the empty one, a held call's, costs nothing)
+        self.attempts: tuple[Attempt, ...] = ()
         #: True once a target answered and the caller got (or gets) its 2xx
         self.answered = False
         #: the attempt that answered, until the call is settled
@@ -302,7 +303,7 @@ class Call:
         #: the attempt whose provisional response was relayed last (PRACK goes there)
         self.ringing: Attempt | None = None
         self.parallel = False
-        self.finals: list[Response] = []
+        self.finals: tuple[Response, ...] = ()
         self.cancelled = False
         #: 2xx relayed to one leg whose ACK we await, by (that dialog's id, its INVITE
         #: CSeq): its retransmitter, and the other leg's dialog and INVITE CSeq, which
@@ -449,7 +450,7 @@ class Call:
             self._hunt_over()
             return
         attempt = Attempt(self, index, self.targets[index])
-        self.attempts.append(attempt)
+        self.attempts += (attempt,)
         self.info.target = attempt.target
         target = attempt.target
         uri = target.uri
@@ -585,7 +586,7 @@ class Call:
             attempt.tx.cancel(f'SIP;cause=408;text="{why}"')
         timeout = _failure(self._a, TIMEOUT, why)
         self._target_failed(attempt, timeout)
-        self.finals.append(timeout)
+        self.finals += (timeout,)
         self._next(attempt)
 
     def _attempt_failed(self, attempt: Attempt, response: Response) -> None:
@@ -594,7 +595,7 @@ class Call:
         if not self.cancelled:
             self._target_failed(attempt, response)
         if not isinstance(response, SynthesizedResponse) or response.status != 487:
-            self.finals.append(response)
+            self.finals += (response,)
         if self.cancelled:
             self._hunt_over()
             return
@@ -875,10 +876,8 @@ class Call:
         self.a_invite = None
         for attempt in self.attempts:
             attempt.release()
-        self.attempts = []
+        self.attempts = self.targets = self.finals = ()
         self.answered_by = self.ringing = None
-        self.targets = ()
-        self.finals = []
 
     def request_received(
         self, leg: str, dialog: Dialog, tx: ServerTransaction, request: Request

@@ -107,7 +107,7 @@ class CallManager:
     def add_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         """Index a dialog of ``call`` so in-dialog requests find it."""
         self.dialogs[dialog.id] = (call, leg, dialog)
-        call.dialog_ids.append(dialog.id)
+        call.dialog_ids += (dialog.id,)
 
     def forget_dialog(self, dialog: Dialog) -> None:
         """Drop a dialog from the index."""
@@ -163,7 +163,7 @@ class CallManager:
             entry = dialogs.get(dialog_id)
             if entry is not None and entry[0] is call:
                 del dialogs[dialog_id]
-        call.dialog_ids.clear()
+        call.dialog_ids = ()
 
     def counts(self) -> dict[str, int]:
         """Live calls and dialogs, for the periodic statistics line."""

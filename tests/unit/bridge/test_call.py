@@ -309,7 +309,7 @@ def test_a_settled_call_lets_go_of_its_setup_state(
     caller.learn()
     caller.ack(caller.responses(200, "INVITE")[-1])
     assert call.a_tx is None and call.a_invite is None
-    assert call.attempts == [] and call.answered_by is None and call.ringing is None
+    assert call.attempts == () and call.answered_by is None and call.ringing is None
     assert call.targets == () and call.relays is None and call.pending_acks is None
     assert all(isinstance(sent, bytes) for sent in call.acks.values())
     assert h.leftovers().get("by_invite") is None

@@ -56,7 +56,7 @@ def test_a_late_2xx_from_the_cancelled_branch_after_the_call_settled() -> None:
     caller.learn()
     caller.ack(caller.responses(200, "INVITE")[-1])
     [call] = h.manager.calls
-    assert call.attempts == []
+    assert call.attempts == ()
     first.answer(200)  # crossed our CANCEL
     [ack] = first.requests("ACK")
     [bye] = first.requests("BYE")
