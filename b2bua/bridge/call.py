@@ -77,6 +77,10 @@ class CallState(enum.Enum):
 
 TIMEOUT, TRANSPORT = FailureKind.TIMEOUT, FailureKind.TRANSPORT
 
+#: The calls' logger: module level, as a class attribute Twisted's Logger would make
+#: a new logger (its source the call) on every use; the messages name the call.
+_log = Logger(namespace="b2bua.call")
+
 
 def _failure(request: Request, kind: FailureKind, reason: str) -> SynthesizedResponse:
     """A 408 (timeout) or 503 (transport) the bridge makes up for a target that failed,
@@ -222,8 +226,6 @@ class Call:
     bytes) and the bookkeeping of in-dialog requests; the INVITEs, transactions,
     attempts and routing state go (memory per held call, see :meth:`_settled`).
     """
-
-    _log = Logger(namespace="b2bua.call")
 
     __slots__ = (
         "a_contact",
@@ -406,7 +408,7 @@ class Call:
         d.addCallbacks(self._routed, self._routing_failed)
 
     def _routing_failed(self, failure: Failure) -> None:
-        self._log.failure("Routing {call} failed", failure, call=repr(self))
+        _log.failure("Routing {call} failed", failure, call=repr(self))
         self._reject(500, "Routing Error")
 
     def _routed(self, decision: object) -> None:
@@ -462,14 +464,14 @@ class Call:
         )
 
     def _resolve_failed(self, failure: Failure, attempt: Attempt) -> None:
-        self._log.failure("Resolving {uri} failed", failure, uri=str(attempt.target.uri))
+        _log.failure("Resolving {uri} failed", failure, uri=str(attempt.target.uri))
         self._resolved([], attempt)
 
     def _resolved(self, destinations: list[Address], attempt: Attempt) -> None:
         if self.state is CallState.ENDED or attempt.dead:
             return
         if not destinations:
-            self._log.info("No address for {uri}", uri=str(attempt.target.uri))
+            _log.info("No address for {uri}", uri=str(attempt.target.uri))
             self._attempt_failed(attempt, _failure(self._a, TRANSPORT, "no address"))
             return
         manager = self._m
@@ -478,7 +480,7 @@ class Call:
         try:
             local = manager.network.local_address(destination)
         except LookupError:
-            self._log.warn("No listener to reach {uri}", uri=str(attempt.target.uri))
+            _log.warn("No listener to reach {uri}", uri=str(attempt.target.uri))
             self._attempt_failed(attempt, _failure(self._a, TRANSPORT, "no listener"))
             return
         self.b_contact = manager.contact_for(local)
@@ -569,13 +571,13 @@ class Call:
     def answer_timeout(self, attempt: Attempt) -> None:
         """No response from the attempt's target in time: the next target."""
         if not attempt.got_response and not attempt.dead:
-            self._log.info("{uri} did not answer: next target", uri=str(attempt.target.uri))
+            _log.info("{uri} did not answer: next target", uri=str(attempt.target.uri))
             self._give_up(attempt, "no answer")
 
     def ring_timeout(self, attempt: Attempt) -> None:
         """No provisional response from the attempt's target in time: the next target."""
         if not attempt.got_provisional and not attempt.dead and not self.answered:
-            self._log.info("{uri} did not ring: next target", uri=str(attempt.target.uri))
+            _log.info("{uri} did not ring: next target", uri=str(attempt.target.uri))
             self._give_up(attempt, "no ringing")
 
     def _give_up(self, attempt: Attempt, why: str) -> None:
@@ -1061,7 +1063,7 @@ class Call:
                     continue
                 add_via(bye, manager.network.local_address(destination))
                 manager.transactions.send_request(bye, destination, NULL_USER)
-        self._log.debug("Call {call} ended: {reason}", call=repr(self), reason=reason)
+        _log.debug("Call {call} ended: {reason}", call=repr(self), reason=reason)
         self._cleanup()
 
     def _cleanup(self) -> None:
