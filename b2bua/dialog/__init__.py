@@ -2,7 +2,9 @@
 
 Pure like the layers below it: no Twisted, no I/O.  Time enters through an
 injected :class:`Clock` (a reactor or ``twisted.internet.task.Clock``), used only
-by the retransmitters and, optionally, the ACK cache.
+by the retransmitters and, optionally, the ACK cache; a server with many calls
+hands the retransmitters one shared :class:`Timers` (the transaction layer's
+``Scheduler`` fits) instead of a clock call per timer.
 
 What is here, by module:
 
