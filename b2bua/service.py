@@ -207,6 +207,7 @@ class B2BUAService(service.MultiService):
             HeaderPolicy(bridge.pass_headers),
             self.core.decorate,
             plugins.features if plugins is not None else (),
+            scheduler=self.layer.scheduler,
         )
         self._fixed_router = router is not None
         self.reloader = Reloader(config, plugins or Plugins(), self._install_plugins, reactor)

@@ -59,6 +59,7 @@ class CallManager:
         policy: HeaderPolicy,
         decorate: Callable[[Response], Response],
         features: Sequence[Any] = (),
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.clock = clock
         self.transactions = transactions
@@ -70,8 +71,9 @@ class CallManager:
         self.decorate = decorate
         self.hooks = Hooks(features)
         #: the calls' timers (answer, ring, maximum duration, 2xx retransmission): one
-        #: clock call for all of them, on the transaction layer's tick
-        self.scheduler = Scheduler(clock, timers.resolution)
+        #: clock call for all of them; the server passes the transaction layer's, so
+        #: both layers' timers due within one tick share one wake-up
+        self.scheduler = scheduler or Scheduler(clock, timers.resolution)
         self.calls: set[Call] = set()
         #: the live calls in the order they started, so in the order their maximum
         #: duration ends (the same for all): one timer, for the oldest, serves them all

@@ -104,6 +104,12 @@ class TransactionLayer:
         return self._config
 
     @property
+    def scheduler(self) -> Scheduler:
+        """The layer's timer scheduler; a TU may queue its own timers on it (in lanes
+        or delays of its own) so that theirs and the layer's share reactor wake-ups."""
+        return self._scheduler
+
+    @property
     def client_count(self) -> int:
         """How many client transactions are alive (not yet terminated), ghosts included."""
         return len(self._clients)
