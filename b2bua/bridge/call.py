@@ -1063,7 +1063,7 @@ class Call:
                     continue
                 add_via(bye, manager.network.local_address(destination))
                 manager.transactions.send_request(bye, destination, NULL_USER)
-        _log.debug("Call {call} ended: {reason}", call=repr(self), reason=reason)
+        _log.debug("Call {call!r} ended: {reason}", call=self, reason=reason)  # repr when shown
         self._cleanup()
 
     def _cleanup(self) -> None:
