@@ -7,8 +7,9 @@ are not UTF-8 survive through ``surrogateescape``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from .grammar import split_outside_quotes
 
@@ -63,10 +64,33 @@ LIST_HEADERS = frozenset(
 )
 
 
+#: Header name as written -> lookup key.  Names repeat from message to message, so
+#: a lookup replaces a ``lower()`` (a new string per call) and every message shares
+#: the key strings.  The usual spellings are there from the start; others are added
+#: up to _KEYS_MAX, so odd input cannot grow it without limit.
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 1024
+
+
+def _new_key(name: str) -> str:
+    """header_key for a name not in _KEYS yet (kept there while there is room)."""
+    lname = name.lower()
+    key = COMPACT_FORMS.get(lname, lname)
+    if len(_KEYS) < _KEYS_MAX:
+        key = _KEYS.setdefault(key, key)  # one string per key, whatever the spelling
+        _KEYS[name] = key
+    return key
+
+
 def header_key(name: str) -> str:
     """The lookup key for a header name: its long form, lowercased."""
-    lname = name.lower()
-    return COMPACT_FORMS.get(lname, lname)
+    key = _KEYS.get(name)
+    return key if key is not None else _new_key(name)
+
+
+for _pretty in (*_PRETTY.values(), *(n.upper() for n in COMPACT_FORMS)):
+    for _name in (_pretty, _pretty.lower(), _pretty.upper()):
+        _new_key(_name)
 
 
 def canonical_name(name: str) -> str:
@@ -101,6 +125,69 @@ VIEWS: dict[str, tuple[str, ...]] = {
 #: One header line: (lookup key, name as written, value bytes, raw line or None).
 Entry = tuple[str, str, bytes, "bytes | None"]
 
+#: Header names as bytes -> (name as written, lookup key): the parser's (and a compacted
+#: section's) names decoded once.  Bounded, so odd input cannot grow it without limit.
+NAMES: dict[bytes, tuple[str, str]] = {}
+_NAMES_MAX = 512
+
+
+def name_and_key(name_b: bytes) -> tuple[str, str]:
+    """A header name as bytes decoded, with its lookup key (cached, see NAMES)."""
+    found = NAMES.get(name_b)
+    if found is None:
+        name = name_b.decode("latin-1")
+        found = (name, header_key(name))
+        if len(NAMES) < _NAMES_MAX:
+            NAMES[name_b] = found
+    return found
+
+
+#: Header name -> the start of its lines, ``b"Name: "``, for the names a compacted
+#: blob can hold (latin-1, without ":", CR or LF: the line splits back to the same
+#: name and value).  Bounded, so odd input cannot grow it without limit.
+_PREFIXES: dict[str, bytes] = {}
+_PREFIXES_MAX = 512
+
+
+def _blob_prefix(name: str) -> bytes | None:
+    """``b"Name: "`` for a name a compacted blob can hold, else None (see _PREFIXES)."""
+    prefix = _PREFIXES.get(name)
+    if prefix is None:
+        if ":" in name or "\r" in name or "\n" in name:
+            return None
+        try:
+            prefix = name.encode("latin-1") + b": "
+        except UnicodeEncodeError:
+            return None
+        if len(_PREFIXES) < _PREFIXES_MAX:
+            _PREFIXES[name] = prefix
+    return prefix
+
+
+def _prefix(name: str) -> bytes:
+    """``b"Name: "`` for any header name (latin-1; else UnicodeEncodeError)."""
+    return _blob_prefix(name) or name.encode("latin-1") + b": "
+
+
+def _blob_lines(entries: list[Entry]) -> list[bytes] | None:
+    """Each line as a compacted blob holds it, or None if a name cannot be held."""
+    prefixes = _PREFIXES
+    try:
+        return [prefixes[name] + value for _key, name, value, _raw in entries]
+    except KeyError:  # a name not seen yet
+        pass
+    lines: list[bytes] = []
+    for _key, name, value, _raw in entries:
+        prefix = _blob_prefix(name)
+        if prefix is None:
+            return None
+        lines.append(prefix + value)
+    return lines
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class Headers:
     """Ordered header lines with case-insensitive, compact-form aware lookup.
@@ -108,9 +195,16 @@ class Headers:
     ``cache`` holds structured views decoded by the message (Via, CSeq, ...); a
     change through this class drops the views of the header it changed (see
     :data:`VIEWS`), so views never go stale and the others are not decoded again.
+
+    :meth:`compact` keeps the lines as one bytes blob (``_blob``), unsets the
+    ``_entries`` and ``cache`` slots and makes the object a :class:`_CompactHeaders`,
+    whose ``__getattr__`` rebuilds them on first use.  Headers itself has no
+    ``__getattr__``, so the attribute reads on the way of every message stay fast.
     """
 
-    __slots__ = ("_entries", "_first", "cache")
+    __slots__ = ("_blob", "_entries", "_first", "cache")
+
+    _blob: bytes  # set only while _entries is not (a compacted section)
 
     def __init__(self, items: Iterable[tuple[str, str | bytes]] = ()) -> None:
         self._entries: list[Entry] = []
@@ -137,13 +231,25 @@ class Headers:
                 cache.pop(view, None)
 
     def compact(self) -> None:
-        """Shed what only speeds up a message's first moments: the decoded views, the
-        line index and the raw lines (a line is then written from its name and value,
-        which is the same header field, RFC 3261 7.3.1).  For messages held for the
-        whole of a call."""
-        self._entries = [(k, n, v, None) for k, n, v, _ in self._entries]
+        """Shed what only speeds up a message's first moments: keep the lines as one
+        bytes blob, each written from its name and value (the same header field,
+        RFC 3261 7.3.1), without the decoded views, the line index and the raw lines.
+        For messages held for the whole of a call (see :class:`_CompactHeaders`)."""
+        if type(self) is _CompactHeaders:
+            return
+        entries = self._entries
         self._first = None
         self.cache = {}  # a new empty dict is not GC-tracked; a cleared one stays so
+        if not entries:
+            return
+        lines = _blob_lines(entries)
+        blob = b"" if lines is None else b"\r\n".join(lines)
+        if lines is None or blob.count(b"\r\n") != len(lines) - 1:  # a CRLF in a value
+            self._entries = [(k, n, v, None) for k, n, v, _ in entries]  # lines kept
+            return
+        self._blob = blob
+        del self._entries, self.cache
+        self.__class__ = _CompactHeaders
 
     def _index(self) -> dict[str, int]:
         first = self._first
@@ -157,24 +263,28 @@ class Headers:
     # -- reading ---------------------------------------------------------------
     def raw(self, name: str) -> bytes | None:
         """The first line's value as bytes, or None."""
-        i = self._index().get(header_key(name))
+        return self._value(_KEYS.get(name) or _new_key(name))
+
+    def _value(self, key: str) -> bytes | None:
+        """The first value of header ``key`` (a lookup key) as bytes, or None."""
+        i = (self._first or self._index()).get(key)
         return None if i is None else self._entries[i][2]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first line with this name (whole line, not split)."""
-        i = self._index().get(header_key(name))
-        return default if i is None else decode(self._entries[i][2])
+        i = (self._first or self._index()).get(_KEYS.get(name) or _new_key(name))
+        return default if i is None else self._entries[i][2].decode("utf-8", "surrogateescape")
 
     def get_lines(self, name: str) -> list[str]:
         """Every line's value for this name, unsplit, in order."""
-        key = header_key(name)
-        if key not in self._index():
+        key = _KEYS.get(name) or _new_key(name)
+        if key not in (self._first or self._index()):
             return []
-        return [decode(e[2]) for e in self._entries if e[0] == key]
+        return [e[2].decode("utf-8", "surrogateescape") for e in self._entries if e[0] == key]
 
     def get_all(self, name: str) -> list[str]:
         """Every value for this name in order; comma lists are split for list headers."""
-        key = header_key(name)
+        key = _KEYS.get(name) or _new_key(name)
         lines = self.get_lines(key)
         if key not in LIST_HEADERS:
             return lines
@@ -184,7 +294,7 @@ class Headers:
         return [v for v in values if v]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in self._index()
+        return isinstance(name, str) and header_key(name) in (self._first or self._index())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -212,11 +322,11 @@ class Headers:
     # -- changing --------------------------------------------------------------
     def add(self, name: str, value: str | bytes, *, first: bool = False) -> None:
         """Append a line (or put it before all others with ``first=True``)."""
-        data = value if isinstance(value, bytes) else encode(value)
-        key = header_key(name)
+        data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+        key = _KEYS.get(name) or _new_key(name)
         entries = self._entries
-        index = self._index()
         if first:
+            index = self._index()
             pos = index.get(key, 0)
             entries.insert(pos, (key, name, data, None))
             self._changed(key, moved=False)
@@ -225,8 +335,11 @@ class Headers:
             self._first[key] = pos
             return
         entries.append((key, name, data, None))
-        self._changed(key, moved=False)  # an appended line moves no other
-        index.setdefault(key, len(entries) - 1)
+        if self.cache:
+            self._changed(key, moved=False)  # an appended line moves no other
+        first_lines = self._first
+        if first_lines is not None and key not in first_lines:
+            first_lines[key] = len(entries) - 1
 
     def set(self, name: str, value: str | bytes) -> None:
         """Replace every line of this header by one line, kept at the first one's place."""
@@ -307,16 +420,94 @@ class Headers:
         out: list[bytes] = []
         wrote_length = False
         length = b"%d" % body_length
+        prefixes = _PREFIXES
         for key, name, value, raw in self._entries:
             if key == "content-length":
                 if wrote_length:
                     continue
                 wrote_length = True
                 if value != length:
-                    out.append(name.encode("latin-1") + b": " + length)
+                    out.append((prefixes.get(name) or _prefix(name)) + length)
                     continue
-            out.append(raw if raw is not None else name.encode("latin-1") + b": " + value)
+            out.append(raw if raw is not None else (prefixes.get(name) or _prefix(name)) + value)
         if not wrote_length:
             out.append(b"Content-Length: " + length)
         out.append(b"")
         return b"\r\n".join(out) + b"\r\n"
+
+
+class _CompactHeaders(Headers):
+    """A compacted Headers (see Headers.compact): the lines as one blob.
+
+    Reading it splits the blob each time and keeps nothing (no lines, no index, no
+    views: ``cache`` is a new empty dict on every access), because such messages
+    are read rarely and held long.  The first change turns it back into an ordinary
+    Headers, the lines split for good, which then behaves as before.
+    """
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:  # mypy sees the slots as always set
+
+        def __getattr__(self, attr: str) -> Any:
+            """The lines and the view cache, made for each read (see the class doc)."""
+            if attr == "_entries":
+                return self._lines()
+            if attr == "cache":
+                return {}
+            raise AttributeError(attr)
+
+    def _lines(self) -> list[Entry]:
+        """The blob split into lines (raw bytes None, as compact() leaves them)."""
+        entries: list[Entry] = []
+        names = NAMES
+        for line in self._blob.split(b"\r\n"):
+            name_b, _, value = line.partition(b": ")
+            name, key = names.get(name_b) or name_and_key(name_b)
+            entries.append((key, name, value, None))
+        return entries
+
+    def _value(self, key: str) -> bytes | None:
+        names = NAMES
+        for line in self._blob.split(b"\r\n"):
+            name_b, _, value = line.partition(b": ")
+            if (names.get(name_b) or name_and_key(name_b))[1] == key:
+                return value
+        return None
+
+    def _index(self) -> dict[str, int]:
+        first: dict[str, int] = {}
+        for i, entry in enumerate(self._lines()):
+            first.setdefault(entry[0], i)
+        return first  # not kept (see the class doc)
+
+    def _unpack(self) -> None:
+        """Split the blob for good: from now on this is an ordinary Headers."""
+        self._entries = self._lines()
+        self.cache = {}
+        del self._blob
+        self.__class__ = Headers  # type: ignore[assignment]
+
+
+def _unpacking(
+    change: Callable[Concatenate[Headers, P], R],
+) -> Callable[Concatenate[Headers, P], R]:
+    """``change`` for a _CompactHeaders: split the blob for good first."""
+
+    @functools.wraps(change)
+    def unpack_then_change(self: Headers, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        assert isinstance(self, _CompactHeaders)
+        self._unpack()
+        return change(self, *args, **kwargs)
+
+    return unpack_then_change
+
+
+for _change in (
+    Headers.add,
+    Headers.set,
+    Headers.remove,
+    Headers.pop_first_value,
+    Headers.replace_first_value,
+):
+    setattr(_CompactHeaders, _change.__name__, _unpacking(_change))

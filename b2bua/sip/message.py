@@ -280,11 +280,10 @@ class Message:
 
     def _first_value(self, key: str, name: str) -> str:
         """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
-        headers = self.headers
-        i = headers._index().get(key)
-        if i is None:
+        value = self.headers._value(key)
+        if value is None:
             raise SIPParseError(400, f"missing {name} header")
-        return decode(headers._entries[i][2])
+        return value.decode("utf-8", "surrogateescape")
 
     @property
     def call_id(self) -> str:

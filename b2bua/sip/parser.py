@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import SIPParseError
-from .headers import COMPACT_FORMS, Entry, Headers
+from .headers import NAMES, Entry, Headers, header_key, name_and_key
 from .message import _SINGLE, Request, Response
 
 _TOKEN_RE = re.compile(rb"[A-Za-z0-9.!%*_+`'~-]+")
@@ -121,21 +121,6 @@ def _unfold(lines: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     return logical, raws
 
 
-#: Header names seen so far -> (name as written, lookup key); bounded so odd input
-#: cannot grow it without limit.
-_NAME_CACHE: dict[bytes, tuple[str, str]] = {}
-_NAME_CACHE_MAX = 512
-
-
-def _header_name(name_b: bytes) -> tuple[str, str]:
-    name = name_b.decode("latin-1")
-    lname = name.lower()
-    found = (name, COMPACT_FORMS.get(lname, lname))
-    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
-        _NAME_CACHE[name_b] = found
-    return found
-
-
 def parse_head(head: bytes, limits: Limits) -> Request | Response:
     """Parse a start line and header section (without the blank line).
 
@@ -152,7 +137,7 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
         return msg
     entries: list[Entry] = []
     first: dict[str, int] = {}
-    names = _NAME_CACHE
+    names = NAMES
     single = _SINGLE
     for i, line in enumerate(lines):
         if not i:
@@ -162,7 +147,7 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
         if known is None or not colon:
             if not colon or not name_b:
                 raise SIPParseError(400, "header line without a name and colon")
-            known = _header_name(name_b.rstrip(b" \t"))
+            known = name_and_key(name_b.rstrip(b" \t"))
         name, key = known
         if key not in first:
             first[key] = i - 1
@@ -179,7 +164,7 @@ def _general_headers(head: bytes, lines: list[bytes], limits: Limits) -> Headers
     check_length = len(head) > max_line
     entries: list[Entry] = []
     first: dict[str, int] = {}
-    names = _NAME_CACHE
+    names = NAMES
     if b"\r\n " in head or b"\r\n\t" in head:
         if lines[1][:1] in (b" ", b"\t"):
             raise SIPParseError(400, "continuation line before the first header")
@@ -195,7 +180,7 @@ def _general_headers(head: bytes, lines: list[bytes], limits: Limits) -> Headers
         name_b = line[:colon]
         known = names.get(name_b)
         if known is None:
-            known = _header_name(name_b.rstrip(b" \t"))
+            known = name_and_key(name_b.rstrip(b" \t"))
         name, key = known
         if key not in first:
             first[key] = len(entries)
@@ -403,7 +388,7 @@ def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None
         if colon <= 0:
             continue
         name = line[:colon].strip(b" \t").decode("latin-1")
-        key = COMPACT_FORMS.get(name.lower(), name.lower())
+        key = header_key(name)
         if key in _ANSWER_HEADERS:
             headers.add(name, line[colon + 1 :].strip(b" \t"))
     request = Request(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2bua.sip import Headers, SIPParseError, canonical_name, parse_message, parse_uri
+from b2bua.sip import Headers, SIPParseError, canonical_name, header_key, parse_message, parse_uri
 from tests.unit.sip.sipdata import (
     build,
     find_param,
@@ -578,3 +578,20 @@ def test_replace_first_value_resets_the_top_via_view() -> None:
     assert m.top_via.host == "proxy.example.com"
     assert m.cseq is cseq
     assert parse_message(m.to_bytes()).top_via.host == "proxy.example.com"
+
+
+def test_header_keys_of_any_spelling_are_one_shared_string() -> None:
+    """Keys come from one cache: every spelling of a name gives the same key object."""
+    spellings = ["Via", "via", "VIA", "v", "V", "vIa"]
+    keys = [header_key(name) for name in spellings]
+    assert keys == ["via"] * len(spellings)
+    assert all(key is keys[0] for key in keys)
+    assert header_key("X-Brand-New-Header") == "x-brand-new-header"
+    assert header_key("x-BRAND-new-header") is header_key("X-Brand-New-Header")
+
+
+def test_header_keys_stay_right_when_the_key_cache_is_full() -> None:
+    names = [f"X-Filler-{i}" for i in range(3000)]  # more than the cache keeps
+    assert [header_key(name) for name in names] == [name.lower() for name in names]
+    h = Headers([("X-Filler-2999", "a"), ("x-filler-2999", "b")])
+    assert h.get_all("X-FILLER-2999") == ["a", "b"]

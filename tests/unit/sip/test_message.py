@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from b2bua.sip import (
@@ -535,3 +537,88 @@ def test_compact_keeps_every_field_and_drops_views_index_and_raw_lines() -> None
         (n.lower(), v) for n, v in parse_message(wire).headers
     ]
     assert again.body == b"body"
+
+
+_HELD = (
+    b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+    b"v:  SIP/2.0/UDP pc33.example.com;branch=z9hG4bKnashds8 ,"
+    b" SIP/2.0/UDP relay.example.com;branch=z9hG4bK77\r\n"
+    b"Via: SIP/2.0/UDP third.example.com;branch=z9hG4bK78\r\n"
+    b'From: "Alice" <sip:alice@example.com>;tag=1928301774\r\n'
+    b"t: Bob <sip:bob@biloxi.example.com>\r\n"
+    b"Call-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nMax-Forwards: 70\r\n"
+    b"Contact: <sip:alice@pc33.example.com>\r\nX-Odd:   \xc3\xa9t\xe9 \r\n"
+    b"Content-Length: 4\r\n\r\nbody"
+)
+
+
+def _views(m: Request | Response) -> tuple[object, ...]:
+    return (
+        m.top_via, m.vias, m.branch, m.from_, m.to, m.from_tag, m.to_tag, m.call_id,
+        m.cseq, m.max_forwards, m.contacts, m.content_type, m.headers.items(),
+        m.headers.get_all("Via"), m.headers.raw("X-Odd"), len(m.headers), "t" in m.headers,
+        m.headers.count("Via"),
+    )  # fmt: skip
+
+
+def test_a_compacted_message_reads_and_writes_as_before_and_keeps_no_views() -> None:
+    """compact() keeps the header lines as one blob: the same bytes on the wire as the
+    lines written from their names and values, the same views, nothing kept per read."""
+    m = parse_message(_HELD)
+    plain = parse_message(_HELD)
+    plain.headers._entries = [(k, n, v, None) for k, n, v, _ in plain.headers._entries]
+    before = _views(m)
+    m.compact()
+    assert m.to_bytes() == plain.to_bytes()
+    assert _views(m) == before
+    assert m.headers == plain.headers
+    assert m.headers.cache == {}  # views decoded from a compacted message are not kept
+    assert m.headers.copy().items() == plain.headers.items()
+    assert response_for(m, 200).to_bytes() == response_for(plain, 200).to_bytes()  # type: ignore[arg-type]
+    m.validate()
+    m.compact()  # again: nothing changes
+    assert m.to_bytes() == plain.to_bytes()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: h.add("Route", "<sip:p.example.com;lr>"),
+        lambda h: h.add("Via", "SIP/2.0/UDP b2b.example.com;branch=z9hG4bKb2b", first=True),
+        lambda h: h.set("Max-Forwards", "69"),
+        lambda h: h.remove("Contact"),
+        lambda h: h.pop_first_value("Via"),
+        lambda h: h.replace_first_value("v", "SIP/2.0/TCP new.example.com;branch=z9hG4bKn"),
+    ],
+)
+def test_a_compacted_message_can_still_be_changed(change: Callable[[Headers], object]) -> None:
+    m = parse_message(_HELD)
+    plain = parse_message(_HELD)
+    plain.headers._entries = [(k, n, v, None) for k, n, v, _ in plain.headers._entries]
+    _ = (m.top_via, m.cseq)
+    m.compact()
+    _ = (m.top_via, m.to_tag)  # read while compacted
+    assert change(m.headers) == change(plain.headers)
+    assert m.to_bytes() == plain.to_bytes()
+    assert _views(m) == _views(plain)
+    assert m.headers.cache  # an ordinary Headers again: views kept
+    m.compact()
+    assert m.to_bytes() == plain.to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Colon: in name", "v"), ("X-Line", "a\r\nb"), ("X-\u20ac", "v"), ("X-Crlf\r\n", "v")],
+)
+def test_compact_keeps_lines_a_blob_cannot_hold(name: str, value: str) -> None:
+    """A header name or value that would not split back from the blob the same keeps
+    the message in lines (raw bytes dropped all the same)."""
+    m = Request("OPTIONS", "sip:bob@example.com")
+    m.headers.add("Call-ID", "x@y")
+    m.headers.add(name, value)
+    items = m.headers.items()
+    m.compact()
+    assert m.headers.items() == items
+    assert m.headers.cache == {}
+    m.headers.add("Max-Forwards", "70")
+    assert m.headers.get(name) == value
