@@ -6,7 +6,17 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import SIPParseError
-from .grammar import WS, format_params, is_token, parse_params, quote, read_quoted, unquote_param
+from .grammar import (
+    NO_PARAMS,
+    WS,
+    format_params,
+    is_token,
+    no_params,
+    parse_params,
+    quote,
+    read_quoted,
+    unquote_param,
+)
 from .patterns import CSEQ_RE, PARAM_PAIRS_RE, VIA
 from .uri import URI, parse_uri, slot_setter, split_hostport
 
@@ -27,7 +37,7 @@ class Via:
     transport: str
     host: str
     port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
+    params: dict[str, str | None] = field(default_factory=no_params)
     protocol: str = "SIP/2.0"
 
     @property
@@ -104,7 +114,7 @@ def via_from_match(m: re.Match[str]) -> Via:
     params: dict[str, str | None] = (
         {name.lower(): value or None for name, value in PARAM_PAIRS_RE.findall(ptext)}
         if ptext
-        else {}
+        else NO_PARAMS
     )
     return _parsed_via(transport.upper(), host, None if port is None else int(port), params)
 
@@ -125,7 +135,7 @@ def parse_via_general(text: str) -> Via:
     name, version, transport, rest = m.groups()
     hostport, semi, ptext = rest.partition(";")
     host, port = split_hostport(hostport.replace(" ", "").replace("\t", ""), "Via")
-    params = parse_params(ptext, "Via") if semi else {}
+    params = parse_params(ptext, "Via") if semi else NO_PARAMS
     ttl = params.get("ttl")
     if ttl is not None and (not ttl.isdigit() or int(ttl) > 255):
         raise SIPParseError(400, "bad ttl in Via")
@@ -193,7 +203,7 @@ class NameAddr:
 
     uri: URI
     display_name: str | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
+    params: dict[str, str | None] = field(default_factory=no_params)
     is_star: bool = False
 
     @property
@@ -212,7 +222,7 @@ class NameAddr:
     def without_params(self, *names: str) -> NameAddr:
         """A copy without these parameters."""
         kept = {k: v for k, v in self.params.items() if k not in names}
-        return NameAddr(self.uri, self.display_name, kept, self.is_star)
+        return NameAddr(self.uri, self.display_name, kept or NO_PARAMS, self.is_star)
 
     def __str__(self) -> str:
         if self.is_star:
@@ -254,7 +264,7 @@ def parse_name_addr(text: str, what: str = "header") -> NameAddr:
         rest = ";" + ptext if _ else ""
         if uri.headers or "?" in spec:
             raise SIPParseError(400, f"URI with headers must be in <> in {what}")
-    params: dict[str, str | None] = {}
+    params = NO_PARAMS
     if rest:
         if not rest.startswith(";"):
             raise SIPParseError(400, f"junk after URI in {what}")

@@ -7,6 +7,7 @@ Everything works on ``str`` values (header values are decoded from UTF-8 with
 from __future__ import annotations
 
 import re
+from typing import Any, NoReturn
 
 from .errors import SIPParseError
 
@@ -19,6 +20,40 @@ _VALUE = r"[A-Za-z0-9.!%*_+`'~\[\]:-]+"
 #: ``name[=value]`` pairs without quotes or whitespace, separated by ``;``.
 _SIMPLE_PARAMS_RE = re.compile(f"{_TOKEN}(?:={_VALUE})?(?:;{_TOKEN}(?:={_VALUE})?)*")
 _PARAM_RE = re.compile(f";({_TOKEN})(?:=({_VALUE}))?")
+
+
+class _SharedEmpty(dict[Any, Any]):
+    """An empty dict that refuses every change: one instance serves as the
+    parameters or URI headers of every value that has none.
+
+    URIs, Vias and NameAddrs are frozen and their copies build new dicts, so a shared
+    empty one saves a dict per value (64 bytes; a held call keeps about twenty) and
+    can only be changed by mistake, which raises TypeError instead of changing all.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("shared empty parameters: build a new dict (with_params, replace)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    setdefault = update = pop = popitem = clear = _refuse
+
+
+#: The shared empty parameters (see _SharedEmpty).
+NO_PARAMS: dict[str, str | None] = _SharedEmpty()
+#: The shared empty URI headers (the same object).
+NO_HEADERS: dict[str, str] = NO_PARAMS  # type: ignore[assignment]
+
+
+def no_params() -> dict[str, str | None]:
+    """NO_PARAMS, as a dataclass default_factory."""
+    return NO_PARAMS
+
+
+def no_headers() -> dict[str, str]:
+    """NO_HEADERS, as a dataclass default_factory."""
+    return NO_HEADERS
 
 
 def is_token(text: str) -> bool:
@@ -65,7 +100,7 @@ def read_quoted(text: str, start: int) -> tuple[str, int]:
 
 def split_outside_quotes(text: str, sep: str, *, brackets: bool = True) -> list[str]:
     """Split ``text`` at ``sep`` characters that are not inside quotes or ``<...>``."""
-    if '"' not in text and (not brackets or "<" not in text):
+    if '"' not in text and (sep not in text or not brackets or "<" not in text):
         return text.split(sep)
     parts: list[str] = []
     depth = 0

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .errors import SIPParseError
-from .grammar import format_params
+from .grammar import NO_HEADERS, NO_PARAMS, format_params, no_headers, no_params
 from .patterns import SIP_URI_RE, URI_PARAM_PAIRS_RE
 
 _ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -175,8 +175,8 @@ class URI:
     password: str | None = None
     host: str = ""
     port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | None] = field(default_factory=no_params)
+    headers: dict[str, str] = field(default_factory=no_headers)
     opaque: str | None = None
 
     @property
@@ -200,7 +200,8 @@ class URI:
 
     def without_params(self, *names: str) -> URI:
         """A copy without these URI parameters."""
-        return replace(self, params={k: v for k, v in self.params.items() if k not in names})
+        kept = {k: v for k, v in self.params.items() if k not in names}
+        return replace(self, params=kept or NO_PARAMS)
 
     def __str__(self) -> str:
         if self.opaque is not None:
@@ -311,23 +312,38 @@ _URI_FIELDS = ("scheme", "user", "password", "host", "port", "params", "headers"
 _URI_SETTERS = tuple(slot_setter(URI, name) for name in _URI_FIELDS)
 
 
+#: The spellings of "sip" and "sips" a URI pattern match can give -> the scheme, so a
+#: parsed URI does not hold a lowercased copy of its own.
+_SCHEMES = {
+    spelling: spelling.lower()
+    for scheme in ("sip", "sips")
+    for spelling in (scheme, scheme.upper(), scheme.capitalize())
+}
+#: Host strings seen in parsed URIs, so the URIs of one peer share one (bounded).
+_HOSTS: dict[str, str] = {}
+_HOSTS_MAX = 1024
+
+
 def _uri_from_match(m: re.Match[str]) -> URI:
     """The URI of a match of patterns.SIP_URI, which checked what parse_uri checks."""
     scheme, user, password, host, port, ptext = m.groups()
-    params: dict[str, str | None] = (
-        {name.lower(): value or None for name, value in URI_PARAM_PAIRS_RE.findall(ptext)}
-        if ptext
-        else {}
-    )
     uri: URI = _new(URI)  # URI(scheme, user, password, host, port, params), slots set directly
     s_scheme, s_user, s_password, s_host, s_port, s_params, s_headers, s_opaque = _URI_SETTERS
-    s_scheme(uri, scheme.lower())
+    s_scheme(uri, _SCHEMES.get(scheme) or scheme.lower())
     s_user(uri, user)
     s_password(uri, password)
-    s_host(uri, host)
+    shared = _HOSTS.get(host)
+    if shared is None and len(_HOSTS) < _HOSTS_MAX:
+        _HOSTS[host] = host
+    s_host(uri, shared or host)
     s_port(uri, None if port is None else int(port))
-    s_params(uri, params)
-    s_headers(uri, {})
+    s_params(
+        uri,
+        {name.lower(): value or None for name, value in URI_PARAM_PAIRS_RE.findall(ptext)}
+        if ptext
+        else NO_PARAMS,
+    )
+    s_headers(uri, NO_HEADERS)
     s_opaque(uri, None)
     return uri
 
@@ -360,7 +376,9 @@ def parse_uri_general(text: str) -> URI:
         if not number:
             raise SIPParseError(400, "empty tel URI")
         _check_chars(number, _PARAM_CHARS | frozenset("#*"), "tel URI")
-        return URI(scheme, user=number, params=_parse_uri_params(ptext, what) if ptext else {})
+        return URI(
+            scheme, user=number, params=_parse_uri_params(ptext, what) if ptext else NO_PARAMS
+        )
     if scheme not in ("sip", "sips"):
         return URI(scheme, opaque=rest)
     user: str | None = None
@@ -378,6 +396,6 @@ def parse_uri_general(text: str) -> URI:
     rest, qmark, htext = rest.partition("?")
     hostport, semi, ptext = rest.partition(";")
     host, port = split_hostport(hostport, what)
-    params = _parse_uri_params(ptext, what) if semi else {}
-    headers = _parse_uri_headers(htext, what) if qmark else {}
+    params = _parse_uri_params(ptext, what) if semi else NO_PARAMS
+    headers = _parse_uri_headers(htext, what) if qmark else NO_HEADERS
     return URI(scheme, user, password, host, port, params, headers)

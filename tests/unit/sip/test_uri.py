@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from b2bua.sip import URI, SIPParseError, parse_uri
+from b2bua.sip.grammar import NO_HEADERS, NO_PARAMS
 from tests.unit.sip.sipdata import find_param, user_octets
 
 
@@ -253,3 +254,41 @@ def test_uri_is_not_equal_to_other_types() -> None:
     assert uri != "sip:alice@atlanta.example.com"
     assert uri != 42
     assert isinstance(uri, URI)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        parse_uri("sip:alice@atlanta.example.com"),
+        parse_uri("SIP:alice@atlanta.example.com:5060"),
+        parse_uri("tel:+1-201-555-0123"),
+        URI("sip", host="example.com"),
+        parse_uri("sip:a@b.example.com;lr").without_params("lr"),
+    ],
+)
+def test_uris_without_parameters_share_one_empty_dict_that_refuses_changes(uri: URI) -> None:
+    """Values without parameters share one empty dict (memory per held call); it
+    refuses every change, so no value can change another through it."""
+    assert uri.params == {} and uri.headers == {}
+    assert uri.params is NO_PARAMS and uri.headers is NO_HEADERS
+    for change in (
+        lambda: uri.params.__setitem__("lr", None),
+        lambda: uri.params.update(lr=None),
+        lambda: uri.params.setdefault("lr"),
+        lambda: uri.params.pop("lr", None),
+        lambda: uri.params.clear(),
+        lambda: uri.headers.__setitem__("subject", "x"),
+    ):
+        with pytest.raises(TypeError):
+            change()
+    assert NO_PARAMS == {}
+    assert uri.with_params(lr=None).params == {"lr": None}
+    assert str(uri.with_params(lr=None)).endswith(";lr")
+    assert uri.params == {}
+
+
+def test_parsed_uris_of_one_host_share_the_host_string() -> None:
+    a = parse_uri("sip:alice@shared-host.example.com")
+    b = parse_uri("SIP:bob@shared-host.example.com:5070;transport=tcp")
+    assert a.host is b.host
+    assert a.scheme == b.scheme == "sip"
