@@ -17,8 +17,8 @@ from .grammar import (
     read_quoted,
     unquote_param,
 )
-from .patterns import CSEQ_RE, PARAM_PAIRS_RE, VIA
-from .uri import URI, parse_uri, slot_setter, split_hostport
+from .patterns import ADDR_SPEC_RE, CSEQ_RE, NAME_ADDR_RE, PARAM_PAIRS_RE, VIA
+from .uri import URI, parse_uri, slot_setter, split_hostport, uri_from_parts
 
 MAX_CSEQ = 2**32 - 1
 MAX_DELTA_SECONDS = 2**32 - 1
@@ -234,8 +234,52 @@ class NameAddr:
 STAR = NameAddr(URI("sip"), is_star=True)
 
 
+_set_uri = slot_setter(NameAddr, "uri")
+_set_display_name = slot_setter(NameAddr, "display_name")
+_set_na_params = slot_setter(NameAddr, "params")
+_set_is_star = slot_setter(NameAddr, "is_star")
+
+
+def _parsed_name_addr(uri: URI, display: str | None, ptext: str) -> NameAddr:
+    """``NameAddr(uri, display, params of ptext)`` for a value a pattern checked
+    (slots set directly, as in _parsed_via)."""
+    addr: NameAddr = _new(NameAddr)
+    _set_uri(addr, uri)
+    _set_display_name(addr, display)
+    _set_na_params(
+        addr,
+        {name.lower(): value or None for name, value in PARAM_PAIRS_RE.findall(ptext)}
+        if ptext
+        else NO_PARAMS,
+    )
+    _set_is_star(addr, False)
+    return addr
+
+
 def parse_name_addr(text: str, what: str = "header") -> NameAddr:
-    """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``."""
+    """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``.
+
+    The usual shapes (a sip or sips URI, parameters without quotes) are read by one
+    pattern (patterns.NAME_ADDR_RE, ADDR_SPEC_RE); any other value by the general code.
+    """
+    m = NAME_ADDR_RE.fullmatch(text)
+    if m is not None:
+        quoted, tokens, scheme, user, password, host, port, uparams, ptext = m.groups()
+        display = quoted if tokens is None else " ".join(tokens.split())
+        return _parsed_name_addr(
+            uri_from_parts(scheme, user, password, host, port, uparams), display, ptext
+        )
+    m = ADDR_SPEC_RE.fullmatch(text)
+    if m is not None:
+        scheme, user, password, host, port, ptext = m.groups()
+        return _parsed_name_addr(
+            uri_from_parts(scheme, user, password, host, port, ""), None, ptext
+        )
+    return parse_name_addr_general(text, what)
+
+
+def parse_name_addr_general(text: str, what: str = "header") -> NameAddr:
+    """parse_name_addr without the patterns for the usual shapes: any value, every error."""
     text = text.strip(WS)
     if text == "*":
         return STAR

@@ -68,6 +68,19 @@ _DISPLAY = rf'(?:"[^"\\\r\n]*"[ \t]*|{TOKEN}(?:[ \t]+{TOKEN})*[ \t]*)?'
 #: From, To, Contact, Route... values: ``[display] <sip-uri>;params`` or ``sip-uri;params``.
 NAME_ADDR = rf"(?:{_DISPLAY}<{_SIP_URI_NOGROUPS}>|{_ADDR_SPEC}){PARAMS}"
 
+#: A name-addr with a sip or sips URI, in groups: the display name (quoted, without
+#: its quotes; or tokens), the URI (as SIP_URI) and the header parameters.
+NAME_ADDR_GROUPS = (
+    rf'[ \t]*(?:"([^"\\\r\n]*)"[ \t]*|({TOKEN}(?:[ \t]+{TOKEN})*)[ \t]*)?'
+    rf"<{SIP_URI}>({PARAMS})[ \t]*"
+)
+#: An addr-spec without <> and its header parameters, in groups: the URI (as SIP_URI,
+#: without URI parameters: a ``;`` starts the header parameters) and the parameters.
+ADDR_SPEC_GROUPS = (
+    rf"[ \t]*({_SCHEME}):(?:({_PLAIN_USER})(?::({_PASSWORD}))?@)?({HOST})(?::({PORT}))?"
+    rf"({PARAMS})[ \t]*"
+)
+
 #: Via parameters, with ttl (0-255) and rport (0-65535) checked as parse_via does.
 _VIA_PARAMS = (
     rf"(?:;(?:(?i:ttl)={BYTE}|(?i:rport)(?:={PORT})?"
@@ -91,6 +104,8 @@ TOP_VIA_RE = re.compile(rf"{VIA}[ \t]*(?:,|\Z)")
 #: A whole Via line: the top value in groups (as VIA), the values after it checked.
 TOP_VIA_LINE_RE = re.compile(rf"{VIA}(?:[ \t]*,[ \t]*{_VIA_NOGROUPS})*")
 SIP_URI_RE = re.compile(SIP_URI)
+NAME_ADDR_RE = re.compile(NAME_ADDR_GROUPS)
+ADDR_SPEC_RE = re.compile(ADDR_SPEC_GROUPS)
 #: ``;name[=value]`` pairs of a value PARAMS matched.
 PARAM_PAIRS_RE = re.compile(rf";({TOKEN})(?:=({VALUE}))?")
 #: URI parameter pairs of a SIP_URI match.

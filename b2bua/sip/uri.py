@@ -7,6 +7,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from .errors import SIPParseError
 from .grammar import NO_HEADERS, NO_PARAMS, format_params, no_headers, no_params
@@ -308,6 +309,7 @@ def slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
 
 
 _new = object.__new__
+T = TypeVar("T")
 _URI_FIELDS = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque")
 _URI_SETTERS = tuple(slot_setter(URI, name) for name in _URI_FIELDS)
 
@@ -319,24 +321,39 @@ _SCHEMES = {
     for scheme in ("sip", "sips")
     for spelling in (scheme, scheme.upper(), scheme.capitalize())
 }
-#: Host strings seen in parsed URIs, so the URIs of one peer share one (bounded).
+#: Host strings and port numbers seen in parsed URIs, so the URIs of one peer share
+#: them (a held call keeps about ten URIs).  Emptied when full: odd input cannot grow
+#: them without limit.
 _HOSTS: dict[str, str] = {}
-_HOSTS_MAX = 1024
+_PORTS: dict[str, int] = {}
+_SHARED_MAX = 1024
+
+
+def _remember(table: dict[str, T], text: str, value: T) -> T:
+    """Keep ``value`` as the shared one for ``text`` in ``table`` (_HOSTS, _PORTS)."""
+    if len(table) >= _SHARED_MAX:
+        table.clear()
+    table[text] = value
+    return value
 
 
 def _uri_from_match(m: re.Match[str]) -> URI:
     """The URI of a match of patterns.SIP_URI, which checked what parse_uri checks."""
-    scheme, user, password, host, port, ptext = m.groups()
+    return uri_from_parts(*m.groups())
+
+
+def uri_from_parts(
+    scheme: str, user: str | None, password: str | None, host: str, port: str | None, ptext: str
+) -> URI:
+    """The URI of the groups of patterns.SIP_URI (wherever it is embedded), which
+    checked everything parse_uri checks: this only converts."""
     uri: URI = _new(URI)  # URI(scheme, user, password, host, port, params), slots set directly
     s_scheme, s_user, s_password, s_host, s_port, s_params, s_headers, s_opaque = _URI_SETTERS
     s_scheme(uri, _SCHEMES.get(scheme) or scheme.lower())
     s_user(uri, user)
     s_password(uri, password)
-    shared = _HOSTS.get(host)
-    if shared is None and len(_HOSTS) < _HOSTS_MAX:
-        _HOSTS[host] = host
-    s_host(uri, shared or host)
-    s_port(uri, None if port is None else int(port))
+    s_host(uri, _HOSTS.get(host) or _remember(_HOSTS, host, host))
+    s_port(uri, None if port is None else _PORTS.get(port) or _remember(_PORTS, port, int(port)))
     s_params(
         uri,
         {name.lower(): value or None for name, value in URI_PARAM_PAIRS_RE.findall(ptext)}

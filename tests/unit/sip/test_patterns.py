@@ -26,7 +26,15 @@ from b2bua.sip import (
     patterns,
     salvage_request,
 )
-from b2bua.sip.fields import parse_cseq, parse_cseq_general, parse_via, parse_via_general
+from b2bua.sip.fields import (
+    NameAddr,
+    parse_cseq,
+    parse_cseq_general,
+    parse_name_addr,
+    parse_name_addr_general,
+    parse_via,
+    parse_via_general,
+)
 from b2bua.sip.message import _FAST_CHECKS, _VALUE_CHECKS, _tag_of, _tag_of_general
 from b2bua.sip.uri import URI, parse_uri, parse_uri_general
 from tests.unit.sip.sipdata import build, request
@@ -43,6 +51,9 @@ GOOD: dict[str, list[str]] = {
     "from": [
         '"Alice Liddell" <sip:alice@atlanta.example.com>;tag=9fxced76sl',
         "Bob <sips:bob:pw@biloxi.example.com:5061;transport=tcp>;tag=a;x",
+        ' "" <SIP:a@b.example.com;LR>;Tag=x ',
+        "A \t B  C<sip:a@b.example.com>",
+        "sip:a:@b.example.com:5060;TAG=1;x=y ",
         "sip:carol@chicago.example.com;tag=887s",
         "<sip:%61lice@192.0.2.1>",
     ],
@@ -77,6 +88,10 @@ def _fields(outcome: tuple[str, object]) -> tuple[str, object]:
     if isinstance(result, URI):
         uri = result
         return kind, (uri.scheme, uri.user, uri.password, uri.host, uri.port, uri.params)
+    if isinstance(result, NameAddr):
+        addr = result
+        uri_fields = _fields(("ok", addr.uri))[1]
+        return kind, (uri_fields, addr.uri.headers, addr.display_name, addr.params, addr.is_star)
     return outcome
 
 
@@ -95,6 +110,9 @@ def _assert_fast_agrees(key: str, value: str) -> None:
     if key in ("from", "contact"):
         for part in value.split(",") if key == "contact" else [value]:
             assert _outcome(_tag_of, part, "From") == _outcome(_tag_of_general, part, "From")
+            assert _fields(_outcome(parse_name_addr, part, "From")) == _fields(
+                _outcome(parse_name_addr_general, part, "From")
+            )
             inner = part[part.find("<") + 1 : part.find(">")] if "<" in part else part
             assert _fields(_outcome(parse_uri, inner)) == _fields(
                 _outcome(parse_uri_general, inner)
@@ -111,6 +129,9 @@ def test_the_usual_values_do_take_the_fast_path() -> None:
     for key, values in GOOD.items():
         for value in values[:2]:
             assert _FAST_CHECKS[key].fullmatch(value.encode()) is not None, (key, value)
+    for value in (*GOOD["from"], GOOD["contact"][0]):  # From, To and Contact views
+        fast = patterns.NAME_ADDR_RE.fullmatch(value) or patterns.ADDR_SPEC_RE.fullmatch(value)
+        assert fast is not None, value
 
 
 @PROPERTY
@@ -194,6 +215,8 @@ NASTY = [
     [
         patterns.TOP_VIA_RE,
         patterns.SIP_URI_RE,
+        patterns.NAME_ADDR_RE,
+        patterns.ADDR_SPEC_RE,
         patterns.TAGGED_RE,
         patterns.CSEQ_RE,
         *sorted(set(_FAST_CHECKS.values()), key=lambda p: p.pattern),

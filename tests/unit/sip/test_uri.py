@@ -287,8 +287,12 @@ def test_uris_without_parameters_share_one_empty_dict_that_refuses_changes(uri: 
     assert uri.params == {}
 
 
-def test_parsed_uris_of_one_host_share_the_host_string() -> None:
-    a = parse_uri("sip:alice@shared-host.example.com")
+def test_parsed_uris_of_one_host_share_the_host_string_and_port_number() -> None:
+    a = parse_uri("sip:alice@shared-host.example.com:5070")
     b = parse_uri("SIP:bob@shared-host.example.com:5070;transport=tcp")
     assert a.host is b.host
+    assert a.port is b.port
     assert a.scheme == b.scheme == "sip"
+    for i in range(3000):  # more than are kept: the tables are emptied, never wrong
+        uri = parse_uri(f"sip:h{i}.example.com:{i + 1}")
+        assert (uri.host, uri.port) == (f"h{i}.example.com", i + 1)
