@@ -86,19 +86,12 @@ _set_params = slot_setter(Via, "params")
 _set_protocol = slot_setter(Via, "protocol")
 
 
-def _parsed_via(transport: str, host: str, port: int | None, params: dict[str, str | None]) -> Via:
-    """``Via(transport, host, port, params)`` for the parser, at half the cost.
-
-    The slots are set directly (see uri.slot_setter); the result is an ordinary,
-    equal and immutable Via.
-    """
-    via: Via = _new(Via)
-    _set_transport(via, transport)
-    _set_host(via, host)
-    _set_port(via, port)
-    _set_params(via, params)
-    _set_protocol(via, "SIP/2.0")
-    return via
+#: The usual spellings of a Via transport -> upper case (no new string per Via).
+_TRANSPORTS = {
+    t: t.upper()
+    for name in ("udp", "tcp", "tls", "sctp", "ws", "wss")
+    for t in (name, name.upper())
+}
 
 
 #: One Via value in its usual shape (patterns.VIA), with the blanks a split list leaves.
@@ -108,15 +101,23 @@ _VIA_RE = re.compile(rf"[ \t]*{VIA}[ \t]*")
 def via_from_match(m: re.Match[str]) -> Via:
     """The Via of a match of patterns.VIA (transport, host, port, parameters groups).
 
-    The pattern has checked everything parse_via checks, so this only converts.
+    The pattern has checked everything parse_via checks, so this only converts; the
+    slots are set directly (see uri.slot_setter): an ordinary, equal, immutable Via
+    at half the cost of the constructor.
     """
     transport, host, port, ptext = m.group(1, 2, 3, 4)
-    params: dict[str, str | None] = (
+    via: Via = _new(Via)
+    _set_transport(via, _TRANSPORTS.get(transport) or transport.upper())
+    _set_host(via, host)
+    _set_port(via, None if port is None else int(port))
+    _set_params(
+        via,
         {name.lower(): value or None for name, value in PARAM_PAIRS_RE.findall(ptext)}
         if ptext
-        else NO_PARAMS
+        else NO_PARAMS,
     )
-    return _parsed_via(transport.upper(), host, None if port is None else int(port), params)
+    _set_protocol(via, "SIP/2.0")
+    return via
 
 
 def parse_via(text: str) -> Via:
@@ -165,7 +166,7 @@ def parse_cseq(text: str) -> CSeq:
     fast = CSEQ_RE.fullmatch(text)
     if fast is not None and len(fast.group(1)) < 10:  # 9 digits: below MAX_CSEQ
         number, method = fast.group(1, 2)
-        cseq: CSeq = _new(CSeq)  # as in _parsed_via: CSeq(number, method), set directly
+        cseq: CSeq = _new(CSeq)  # as in via_from_match: CSeq(number, method), set directly
         _set_number(cseq, int(number))
         _set_method(cseq, method)
         return cseq
@@ -227,8 +228,9 @@ class NameAddr:
     def __str__(self) -> str:
         if self.is_star:
             return "*"
-        name = f"{quote(self.display_name)} " if self.display_name else ""
-        return f"{name}<{self.uri}>{format_params(self.params)}"
+        display = self.display_name
+        text = f"{quote(display)} <{self.uri}>" if display else f"<{self.uri}>"
+        return text + format_params(self.params) if self.params else text
 
 
 STAR = NameAddr(URI("sip"), is_star=True)
@@ -242,7 +244,7 @@ _set_is_star = slot_setter(NameAddr, "is_star")
 
 def _parsed_name_addr(uri: URI, display: str | None, ptext: str) -> NameAddr:
     """``NameAddr(uri, display, params of ptext)`` for a value a pattern checked
-    (slots set directly, as in _parsed_via)."""
+    (slots set directly, as in via_from_match)."""
     addr: NameAddr = _new(NameAddr)
     _set_uri(addr, uri)
     _set_display_name(addr, display)

@@ -579,13 +579,27 @@ def response_for(
     to To when given and To has none.  The caller adds anything else.
     """
     headers = Headers()
+    entries = headers._entries
     src = request.headers
+    tag = to_tag if to_tag is not None and _lacks_tag(request) else None
     for key, name, value, raw in src._entries:
         if key in ("via", "from", "call-id", "cseq"):
-            headers._entries.append((key, name, value, raw))
+            entries.append((key, name, value, raw))
         elif key == "to":
-            if to_tag is not None and _lacks_tag(request):
-                value = value + b";tag=" + to_tag.encode("ascii")
+            if tag is not None:
+                value = value + b";tag=" + tag.encode("ascii")
                 raw = None
-            headers._entries.append((key, name, value, raw))
+            entries.append((key, name, value, raw))
+    # The same lines give the same views: share the request's immutable ones.
+    cache = src.cache
+    if cache:
+        headers.cache = {
+            view: cache[view] for view in (_COPIED if tag is None else _UNTAGGED) if view in cache
+        }
     return Response(status, reason, headers)
+
+
+#: The views of the headers response_for copies, which are immutable values (not the
+#: ``vias`` list); the To views only when To is copied unchanged.
+_UNTAGGED = ("via", "vias-ok", "from", "from-tag", "call-id", "cseq")
+_COPIED = (*_UNTAGGED, "to", "to-tag")

@@ -205,24 +205,26 @@ class URI:
         return replace(self, params=kept or NO_PARAMS)
 
     def __str__(self) -> str:
+        scheme = self.scheme
         if self.opaque is not None:
-            return f"{self.scheme}:{self.opaque}"
-        out = [self.scheme, ":"]
-        if self.scheme == "tel":
-            out.append(self.user or "")
+            return f"{scheme}:{self.opaque}"
+        if scheme == "tel":
+            text = f"tel:{self.user or ''}"
         else:
-            if self.user is not None:
-                out.append(self.user)
-                if self.password is not None:
-                    out.append(":" + self.password)
-                out.append("@")
-            out.append(self.host)
+            user = self.user
+            if user is None:
+                text = f"{scheme}:{self.host}"
+            elif self.password is None:
+                text = f"{scheme}:{user}@{self.host}"
+            else:
+                text = f"{scheme}:{user}:{self.password}@{self.host}"
             if self.port is not None:
-                out.append(f":{self.port}")
-        out.append(format_params(self.params))
+                text = f"{text}:{self.port}"
+        if self.params:
+            text += format_params(self.params)
         if self.headers:
-            out.append("?" + "&".join(f"{k}={v}" for k, v in self.headers.items()))
-        return "".join(out)
+            text += "?" + "&".join(f"{k}={v}" for k, v in self.headers.items())
+        return text
 
     def __repr__(self) -> str:
         return f"URI({str(self)!r})"

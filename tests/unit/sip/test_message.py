@@ -622,3 +622,25 @@ def test_compact_keeps_lines_a_blob_cannot_hold(name: str, value: str) -> None:
     assert m.headers.cache == {}
     m.headers.add("Max-Forwards", "70")
     assert m.headers.get(name) == value
+
+
+@pytest.mark.parametrize("to_tag", [None, "b2b-tag"])
+def test_response_for_shares_the_request_views_of_the_lines_it_copies(to_tag: str | None) -> None:
+    """The response's Via, From, Call-ID and CSeq lines are the request's: so are their
+    views (decoded once); To's only when To is copied unchanged.  Each message still
+    has its own cache, so a change to one leaves the other's views alone."""
+    req = parse_message(_HELD)
+    assert isinstance(req, Request)
+    _ = req.from_
+    resp = response_for(req, 200, to_tag=to_tag)
+    fresh = parse_message(resp.to_bytes())
+    assert resp.top_via is req.top_via and resp.cseq is req.cseq and resp.from_ is req.from_
+    assert (resp.call_id, resp.from_tag) == (req.call_id, req.from_tag)
+    assert (resp.top_via, resp.cseq, resp.from_, resp.call_id, resp.from_tag, resp.vias) == (
+        fresh.top_via, fresh.cseq, fresh.from_, fresh.call_id, fresh.from_tag, fresh.vias,
+    )  # fmt: skip
+    assert (resp.to_tag, resp.to) == (fresh.to_tag, fresh.to)
+    assert resp.to_tag == to_tag
+    resp.headers.replace_first_value("Via", "SIP/2.0/UDP other.example.com;branch=z9hG4bKo")
+    assert resp.top_via.host == "other.example.com"
+    assert req.top_via.host == "pc33.example.com"
