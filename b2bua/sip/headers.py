@@ -208,7 +208,7 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str | bytes]] = ()) -> None:
         self._entries: list[Entry] = []
-        self._first: dict[str, int] | None = None
+        self._first: dict[str, int] | None = {}  # kept up to date by add()
         self.cache: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
@@ -285,13 +285,18 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value for this name in order; comma lists are split for list headers."""
         key = _KEYS.get(name) or _new_key(name)
-        lines = self.get_lines(key)
+        if key not in (self._first or self._index()):
+            return []
+        lines = [e[2].decode("utf-8", "surrogateescape") for e in self._entries if e[0] == key]
         if key not in LIST_HEADERS:
             return lines
         values: list[str] = []
         for line in lines:
-            values.extend(v.strip(" \t") for v in split_outside_quotes(line, ","))
-        return [v for v in values if v]
+            for value in split_outside_quotes(line, ","):
+                value = value.strip(" \t")
+                if value:
+                    values.append(value)
+        return values
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and header_key(name) in (self._first or self._index())
@@ -304,7 +309,7 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         """(name as written, value) for every line, in order."""
-        return [(e[1], decode(e[2])) for e in self._entries]
+        return [(e[1], e[2].decode("utf-8", "surrogateescape")) for e in self._entries]
 
     def count(self, name: str) -> int:
         """How many lines carry this header."""

@@ -19,7 +19,7 @@ from .fields import (
     via_from_match,
 )
 from .grammar import is_token, parse_params, read_quoted, split_outside_quotes
-from .headers import Headers, decode
+from .headers import Entry, Headers, decode
 from .patterns import (
     BYTE_B,
     MEDIA_TYPE_B,
@@ -264,23 +264,15 @@ class Message:
         """
         self.headers.compact()
 
-    def _view(self, key: str, build: Any) -> Any:
-        cache = self.headers.cache
-        try:
-            return cache[key]
-        except KeyError:
-            value = cache[key] = build()
-            return value
-
-    def _required(self, name: str) -> str:
-        value = self.headers.get(name)
-        if value is None:
-            raise SIPParseError(400, f"missing {name} header")
-        return value
-
     def _first_value(self, key: str, name: str) -> str:
         """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
-        value = self.headers._value(key)
+        headers = self.headers
+        first = headers._first
+        if first is None:
+            value = headers._value(key)  # builds the index (or reads a compacted blob)
+        else:
+            i = first.get(key)
+            value = None if i is None else headers._entries[i][2]
         if value is None:
             raise SIPParseError(400, f"missing {name} header")
         return value.decode("utf-8", "surrogateescape")
@@ -309,15 +301,16 @@ class Message:
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (decoded on demand: the hot path reads top_via)."""
-
-        def build() -> list[Via]:
-            out: list[Via] = []
-            for key, _name, value, _raw in self.headers._entries:
+        headers = self.headers
+        cache = headers.cache
+        vias: list[Via] | None = cache.get("vias")
+        if vias is None:
+            vias = []
+            for key, _name, value, _raw in headers._entries:
                 if key == "via":
-                    out.extend(parse_via(part) for part in _split_list(decode(value)))
-            return out
-
-        return self._view("vias", build)  # type: ignore[no-any-return]
+                    vias.extend(parse_via(part) for part in _split_list(decode(value)))
+            cache["vias"] = vias
+        return vias
 
     @property
     def top_via(self) -> Via:
@@ -370,12 +363,20 @@ class Message:
     @property
     def from_(self) -> NameAddr:
         """The From header, decoded."""
-        return self._view("from", lambda: parse_name_addr(self._required("From"), "From"))  # type: ignore[no-any-return]
+        cache = self.headers.cache
+        value: NameAddr | None = cache.get("from")
+        if value is None:
+            value = cache["from"] = parse_name_addr(self._first_value("from", "From"), "From")
+        return value
 
     @property
     def to(self) -> NameAddr:
         """The To header, decoded."""
-        return self._view("to", lambda: parse_name_addr(self._required("To"), "To"))  # type: ignore[no-any-return]
+        cache = self.headers.cache
+        value: NameAddr | None = cache.get("to")
+        if value is None:
+            value = cache["to"] = parse_name_addr(self._first_value("to", "To"), "To")
+        return value
 
     @property
     def from_tag(self) -> str | None:
@@ -401,23 +402,22 @@ class Message:
         cache = self.headers.cache
         value: int | None = cache.get("max-forwards", _MISSING)
         if value is _MISSING:
-            headers = self.headers
-            i = headers._index().get("max-forwards")
-            value = (
-                None
-                if i is None
-                else parse_uint(decode(headers._entries[i][2]), "Max-Forwards", 255)
+            data = self.headers._value("max-forwards")
+            value = cache["max-forwards"] = (
+                None if data is None else parse_uint(decode(data), "Max-Forwards", 255)
             )
-            cache["max-forwards"] = value
         return value
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Every Contact value ([] when there is none)."""
-        return self._view(  # type: ignore[no-any-return]
-            "contacts",
-            lambda: [parse_name_addr(v, "Contact") for v in self.headers.get_all("Contact")],
-        )
+        cache = self.headers.cache
+        value: list[NameAddr] | None = cache.get("contacts")
+        if value is None:
+            value = cache["contacts"] = [
+                parse_name_addr(v, "Contact") for v in self.headers.get_all("Contact")
+            ]
+        return value
 
     @property
     def content_type(self) -> str | None:
@@ -570,6 +570,10 @@ def _lacks_tag(request: Request) -> bool:
         return False
 
 
+#: The headers an answer copies from its request (RFC 3261 8.2.6.2).
+ANSWER_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
 def response_for(
     request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None
 ) -> Response:
@@ -578,18 +582,18 @@ def response_for(
     Via, From, To, Call-ID and CSeq are copied (Vias in order); ``to_tag`` is added
     to To when given and To has none.  The caller adds anything else.
     """
-    headers = Headers()
-    entries = headers._entries
+    entries: list[Entry] = []
+    first: dict[str, int] = {}
     src = request.headers
     tag = to_tag if to_tag is not None and _lacks_tag(request) else None
     for key, name, value, raw in src._entries:
-        if key in ("via", "from", "call-id", "cseq"):
-            entries.append((key, name, value, raw))
-        elif key == "to":
-            if tag is not None:
+        if key in ANSWER_HEADERS:
+            if key == "to" and tag is not None:
                 value = value + b";tag=" + tag.encode("ascii")
                 raw = None
+            first.setdefault(key, len(entries))
             entries.append((key, name, value, raw))
+    headers = Headers._from_entries(entries, first)
     # The same lines give the same views: share the request's immutable ones.
     cache = src.cache
     if cache:

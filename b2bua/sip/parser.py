@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import SIPParseError
 from .headers import NAMES, Entry, Headers, header_key, name_and_key
-from .message import _SINGLE, Request, Response
+from .message import _SINGLE, ANSWER_HEADERS, Request, Response
 
 _TOKEN_RE = re.compile(rb"[A-Za-z0-9.!%*_+`'~-]+")
 _SCHEME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -359,10 +359,6 @@ class StreamFramer:
         self._buffer = buf
 
 
-#: The headers an answer to a malformed request copies (RFC 3261 8.2.6.2).
-_ANSWER_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
-
-
 def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None:
     """Best effort: the request in ``data`` that parse_message refused, to answer it.
 
@@ -389,7 +385,7 @@ def salvage_request(data: bytes, limits: Limits | None = None) -> Request | None
             continue
         name = line[:colon].strip(b" \t").decode("latin-1")
         key = header_key(name)
-        if key in _ANSWER_HEADERS:
+        if key in ANSWER_HEADERS:
             headers.add(name, line[colon + 1 :].strip(b" \t"))
     request = Request(
         parts[0].decode("ascii"), b" ".join(parts[1:-1]).decode("utf-8", "replace"), headers

@@ -595,3 +595,40 @@ def test_header_keys_stay_right_when_the_key_cache_is_full() -> None:
     assert [header_key(name) for name in names] == [name.lower() for name in names]
     h = Headers([("X-Filler-2999", "a"), ("x-filler-2999", "b")])
     assert h.get_all("X-FILLER-2999") == ["a", "b"]
+
+
+def test_the_line_index_of_built_headers_follows_every_change() -> None:
+    """add() keeps the index of a new Headers up to date (no rebuild per lookup); every
+    lookup after any change answers what the lines say."""
+    h = Headers()
+    steps: list[tuple[str, tuple[str, ...]]] = [
+        ("add", ("CSeq", "1 INVITE")),
+        ("add", ("v", "SIP/2.0/UDP a.example.com;branch=z9hG4bK1")),
+        ("first", ("Via", "SIP/2.0/UDP b.example.com;branch=z9hG4bK2")),
+        ("add", ("Route", "<sip:p1.example.com;lr>")),
+        ("add", ("route", "<sip:p2.example.com;lr>")),
+        ("set", ("Route", "<sip:p3.example.com;lr>")),
+        ("remove", ("v",)),
+        ("add", ("Via", "SIP/2.0/UDP c.example.com;branch=z9hG4bK3")),
+        ("pop", ("Via",)),
+        ("replace", ("CSeq", "2 INVITE")),
+    ]
+    for op, args in steps:
+        if op == "add":
+            h.add(*args)
+        elif op == "first":
+            h.add(*args, first=True)
+        elif op == "set":
+            h.set(*args)
+        elif op == "remove":
+            h.remove(*args)
+        elif op == "pop":
+            h.pop_first_value(*args)
+        else:
+            h.replace_first_value(*args)
+        lines = h.items()
+        for name in ("Via", "CSeq", "Route", "Contact"):
+            expected = [v for n, v in lines if header_key(n) == header_key(name)]
+            assert h.get(name) == (expected[0] if expected else None), (op, name)
+            assert (name in h) == bool(expected)
+            assert h.get_lines(name) == expected
