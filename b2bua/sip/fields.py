@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import SIPParseError
 from .grammar import (
     NO_PARAMS,
     WS,
+    checked_params,
     format_params,
     is_token,
     no_params,
@@ -17,8 +19,8 @@ from .grammar import (
     read_quoted,
     unquote_param,
 )
-from .patterns import ADDR_SPEC_RE, CSEQ_RE, NAME_ADDR_RE, PARAM_PAIRS_RE, VIA
-from .uri import URI, parse_uri, slot_setter, split_hostport, uri_from_parts
+from .patterns import ADDR_SPEC_RE, CSEQ_RE, NAME_ADDR_RE, VIA
+from .uri import URI, builder_of, parse_uri, split_hostport, uri_from_parts
 
 MAX_CSEQ = 2**32 - 1
 MAX_DELTA_SECONDS = 2**32 - 1
@@ -79,11 +81,7 @@ class Via:
 
 
 _new = object.__new__
-_set_transport = slot_setter(Via, "transport")
-_set_host = slot_setter(Via, "host")
-_set_port = slot_setter(Via, "port")
-_set_params = slot_setter(Via, "params")
-_set_protocol = slot_setter(Via, "protocol")
+_ViaBuilder = builder_of(Via)
 
 
 #: The usual spellings of a Via transport -> upper case (no new string per Via).
@@ -102,22 +100,19 @@ def via_from_match(m: re.Match[str]) -> Via:
     """The Via of a match of patterns.VIA (transport, host, port, parameters groups).
 
     The pattern has checked everything parse_via checks, so this only converts; the
-    slots are set directly (see uri.slot_setter): an ordinary, equal, immutable Via
+    instance is built as uri.builder_of explains: an ordinary, equal, immutable Via
     at half the cost of the constructor.
     """
     transport, host, port, ptext = m.group(1, 2, 3, 4)
-    via: Via = _new(Via)
-    _set_transport(via, _TRANSPORTS.get(transport) or transport.upper())
-    _set_host(via, host)
-    _set_port(via, None if port is None else int(port))
-    _set_params(
-        via,
-        {name.lower(): value or None for name, value in PARAM_PAIRS_RE.findall(ptext)}
-        if ptext
-        else NO_PARAMS,
-    )
-    _set_protocol(via, "SIP/2.0")
-    return via
+    via: Any = _new(_ViaBuilder)
+    via.transport = _TRANSPORTS.get(transport) or transport.upper()
+    via.host = host
+    via.port = None if port is None else int(port)
+    via.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
+    via.protocol = "SIP/2.0"
+    via.__class__ = Via
+    built: Via = via
+    return built
 
 
 def parse_via(text: str) -> Via:
@@ -157,8 +152,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
-_set_number = slot_setter(CSeq, "number")
-_set_method = slot_setter(CSeq, "method")
+_CSeqBuilder = builder_of(CSeq)
 
 
 def parse_cseq(text: str) -> CSeq:
@@ -166,10 +160,12 @@ def parse_cseq(text: str) -> CSeq:
     fast = CSEQ_RE.fullmatch(text)
     if fast is not None and len(fast.group(1)) < 10:  # 9 digits: below MAX_CSEQ
         number, method = fast.group(1, 2)
-        cseq: CSeq = _new(CSeq)  # as in via_from_match: CSeq(number, method), set directly
-        _set_number(cseq, int(number))
-        _set_method(cseq, method)
-        return cseq
+        cseq: Any = _new(_CSeqBuilder)  # CSeq(number, method), built as in via_from_match
+        cseq.number = int(number)
+        cseq.method = method
+        cseq.__class__ = CSeq
+        built: CSeq = cseq
+        return built
     return parse_cseq_general(text)
 
 
@@ -236,26 +232,20 @@ class NameAddr:
 STAR = NameAddr(URI("sip"), is_star=True)
 
 
-_set_uri = slot_setter(NameAddr, "uri")
-_set_display_name = slot_setter(NameAddr, "display_name")
-_set_na_params = slot_setter(NameAddr, "params")
-_set_is_star = slot_setter(NameAddr, "is_star")
+_NameAddrBuilder = builder_of(NameAddr)
 
 
 def _parsed_name_addr(uri: URI, display: str | None, ptext: str) -> NameAddr:
     """``NameAddr(uri, display, params of ptext)`` for a value a pattern checked
-    (slots set directly, as in via_from_match)."""
-    addr: NameAddr = _new(NameAddr)
-    _set_uri(addr, uri)
-    _set_display_name(addr, display)
-    _set_na_params(
-        addr,
-        {name.lower(): value or None for name, value in PARAM_PAIRS_RE.findall(ptext)}
-        if ptext
-        else NO_PARAMS,
-    )
-    _set_is_star(addr, False)
-    return addr
+    (built as in via_from_match)."""
+    addr: Any = _new(_NameAddrBuilder)
+    addr.uri = uri
+    addr.display_name = display
+    addr.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
+    addr.is_star = False
+    addr.__class__ = NameAddr
+    built: NameAddr = addr
+    return built
 
 
 def parse_name_addr(text: str, what: str = "header") -> NameAddr:

@@ -19,7 +19,6 @@ _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
 _VALUE = r"[A-Za-z0-9.!%*_+`'~\[\]:-]+"
 #: ``name[=value]`` pairs without quotes or whitespace, separated by ``;``.
 _SIMPLE_PARAMS_RE = re.compile(f"{_TOKEN}(?:={_VALUE})?(?:;{_TOKEN}(?:={_VALUE})?)*")
-_PARAM_RE = re.compile(f";({_TOKEN})(?:=({_VALUE}))?")
 
 
 class _SharedEmpty(dict[Any, Any]):
@@ -132,7 +131,7 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
     """
     if '"' not in text and _SIMPLE_PARAMS_RE.fullmatch(text) is not None:
         # the common case, validated and split by two regular expressions
-        return {name.lower(): value or None for name, value in _PARAM_RE.findall(";" + text)}
+        return checked_params(text)
     params: dict[str, str | None] = {}
     if not text.strip(WS):
         raise SIPParseError(400, f"empty parameter in {what}")
@@ -152,6 +151,19 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
         elif _PARAM_VALUE_RE.fullmatch(value) is None:
             raise SIPParseError(400, f"bad value for parameter {name} in {what}")
         params[name.lower()] = value
+    return params
+
+
+def checked_params(text: str) -> dict[str, str | None]:
+    """The ``name[=value]`` pairs of ``text`` (``;``-separated) as parse_params gives
+    them, for a text a pattern has checked: no ``;`` or ``=`` inside a name or value.
+
+    Cutting at those characters costs less than a findall and a dict comprehension.
+    """
+    params: dict[str, str | None] = {}
+    for part in text.split(";"):
+        name, _, value = part.partition("=")
+        params[name.lower()] = value or None
     return params
 
 

@@ -106,10 +106,6 @@ TOP_VIA_LINE_RE = re.compile(rf"{VIA}(?:[ \t]*,[ \t]*{_VIA_NOGROUPS})*")
 SIP_URI_RE = re.compile(SIP_URI)
 NAME_ADDR_RE = re.compile(NAME_ADDR_GROUPS)
 ADDR_SPEC_RE = re.compile(ADDR_SPEC_GROUPS)
-#: ``;name[=value]`` pairs of a value PARAMS matched.
-PARAM_PAIRS_RE = re.compile(rf";({TOKEN})(?:=({VALUE}))?")
-#: URI parameter pairs of a SIP_URI match.
-URI_PARAM_PAIRS_RE = re.compile(rf";({_PCHARS})(?:=({_PCHARS}))?")
 #: From and To values, for the tag: the header parameters after ``<...>`` in a group.
 TAGGED_RE = re.compile(rf'(?:"[^"\\\r\n]*")?[^"<>]*<[^"<>]*>({PARAMS})')
 #: CSeq: number and method.

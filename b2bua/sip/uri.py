@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import SIPParseError
-from .grammar import NO_HEADERS, NO_PARAMS, format_params, no_headers, no_params
-from .patterns import SIP_URI_RE, URI_PARAM_PAIRS_RE
+from .grammar import NO_HEADERS, NO_PARAMS, checked_params, format_params, no_headers, no_params
+from .patterns import SIP_URI_RE
 
 _ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGIT = "0123456789"
@@ -298,22 +297,22 @@ def _parse_uri_headers(text: str, what: str) -> dict[str, str]:
     return headers
 
 
-def slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    """The raw setter of a slot of a frozen dataclass (bypasses the frozen __setattr__).
+def builder_of(cls: type) -> type:
+    """A plain class with the slots of frozen dataclass ``cls``, for building instances.
 
     A frozen dataclass's generated ``__init__`` sets each field through
     ``object.__setattr__``, which costs about 100 ns a field.  The parser builds a
-    URI, a Via and a CSeq per message, so it sets their slots directly; the results
-    are ordinary, equal and immutable instances.
+    few URIs, Vias, NameAddrs and a CSeq per message: it makes an instance of the
+    builder, sets its slots with ordinary stores, and then makes it a ``cls``
+    (``__class__`` assignment, allowed because the layouts are the same).  The
+    results are ordinary, equal and immutable instances.
     """
-    setter: Callable[[object, object], None] = getattr(cls, name).__set__
-    return setter
+    return type(f"_{cls.__name__}Builder", (), {"__slots__": vars(cls)["__slots__"]})
 
 
 _new = object.__new__
 T = TypeVar("T")
-_URI_FIELDS = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque")
-_URI_SETTERS = tuple(slot_setter(URI, name) for name in _URI_FIELDS)
+_URIBuilder = builder_of(URI)
 
 
 #: The spellings of "sip" and "sips" a URI pattern match can give -> the scheme, so a
@@ -349,22 +348,18 @@ def uri_from_parts(
 ) -> URI:
     """The URI of the groups of patterns.SIP_URI (wherever it is embedded), which
     checked everything parse_uri checks: this only converts."""
-    uri: URI = _new(URI)  # URI(scheme, user, password, host, port, params), slots set directly
-    s_scheme, s_user, s_password, s_host, s_port, s_params, s_headers, s_opaque = _URI_SETTERS
-    s_scheme(uri, _SCHEMES.get(scheme) or scheme.lower())
-    s_user(uri, user)
-    s_password(uri, password)
-    s_host(uri, _HOSTS.get(host) or _remember(_HOSTS, host, host))
-    s_port(uri, None if port is None else _PORTS.get(port) or _remember(_PORTS, port, int(port)))
-    s_params(
-        uri,
-        {name.lower(): value or None for name, value in URI_PARAM_PAIRS_RE.findall(ptext)}
-        if ptext
-        else NO_PARAMS,
-    )
-    s_headers(uri, NO_HEADERS)
-    s_opaque(uri, None)
-    return uri
+    uri: Any = _new(_URIBuilder)  # URI(scheme, user, password, host, port, params), see builder_of
+    uri.scheme = _SCHEMES.get(scheme) or scheme.lower()
+    uri.user = user
+    uri.password = password
+    uri.host = _HOSTS.get(host) or _remember(_HOSTS, host, host)
+    uri.port = None if port is None else _PORTS.get(port) or _remember(_PORTS, port, int(port))
+    uri.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
+    uri.headers = NO_HEADERS
+    uri.opaque = None
+    uri.__class__ = URI
+    built: URI = uri
+    return built
 
 
 def parse_uri(text: str) -> URI:

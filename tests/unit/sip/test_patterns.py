@@ -322,6 +322,11 @@ def test_views_built_by_the_parser_are_ordinary_frozen_values() -> None:
     assert uri.replace(port=None) == parse_uri("sip:bob@biloxi.example.com;transport=udp")
     with pytest.raises(dataclasses.FrozenInstanceError):
         uri.host = "elsewhere"  # type: ignore[misc]
+    addr = parse_name_addr('"Bob" <sip:bob@biloxi.example.com>;tag=1')
+    assert addr == NameAddr(parse_uri("sip:bob@biloxi.example.com"), "Bob", {"tag": "1"})
+    assert [type(v) for v in (via, cseq, uri, addr)] == [Via, CSeq, URI, NameAddr]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        addr.display_name = "Eve"  # type: ignore[misc]
 
 
 def test_remembered_values_and_names_are_bounded_and_never_excuse_a_bad_one() -> None:
