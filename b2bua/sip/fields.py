@@ -73,7 +73,8 @@ class Via:
 
     def with_params(self, **params: str | None) -> Via:
         """A copy with these parameters added or replaced."""
-        return Via(self.transport, self.host, self.port, {**self.params, **params}, self.protocol)
+        params = {**self.params, **params}
+        return _via(self.transport, self.host, self.port, params, self.protocol)
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -96,23 +97,35 @@ _TRANSPORTS = {
 _VIA_RE = re.compile(rf"[ \t]*{VIA}[ \t]*")
 
 
-def via_from_match(m: re.Match[str]) -> Via:
-    """The Via of a match of patterns.VIA (transport, host, port, parameters groups).
-
-    The pattern has checked everything parse_via checks, so this only converts; the
-    instance is built as uri.builder_of explains: an ordinary, equal, immutable Via
-    at half the cost of the constructor.
-    """
-    transport, host, port, ptext = m.group(1, 2, 3, 4)
+def _via(
+    transport: str, host: str, port: int | None, params: dict[str, str | None], protocol: str
+) -> Via:
+    """``Via(transport, host, port, params, protocol)`` at half the cost of the
+    constructor, built as uri.builder_of explains: an ordinary, equal, immutable Via."""
     via: Any = _new(_ViaBuilder)
-    via.transport = _TRANSPORTS.get(transport) or transport.upper()
+    via.transport = transport
     via.host = host
-    via.port = None if port is None else int(port)
-    via.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
-    via.protocol = "SIP/2.0"
+    via.port = port
+    via.params = params
+    via.protocol = protocol
     via.__class__ = Via
     built: Via = via
     return built
+
+
+def via_from_match(m: re.Match[str]) -> Via:
+    """The Via of a match of patterns.VIA (transport, host, port, parameters groups).
+
+    The pattern has checked everything parse_via checks, so this only converts.
+    """
+    transport, host, port, ptext = m.group(1, 2, 3, 4)
+    return _via(
+        _TRANSPORTS.get(transport) or transport.upper(),
+        host,
+        None if port is None else int(port),
+        checked_params(ptext[1:]) if ptext else NO_PARAMS,
+        "SIP/2.0",
+    )
 
 
 def parse_via(text: str) -> Via:
@@ -214,12 +227,12 @@ class NameAddr:
 
     def with_params(self, **params: str | None) -> NameAddr:
         """A copy with these parameters added or replaced."""
-        return NameAddr(self.uri, self.display_name, {**self.params, **params}, self.is_star)
+        return _name_addr(self.uri, self.display_name, {**self.params, **params}, self.is_star)
 
     def without_params(self, *names: str) -> NameAddr:
         """A copy without these parameters."""
         kept = {k: v for k, v in self.params.items() if k not in names}
-        return NameAddr(self.uri, self.display_name, kept or NO_PARAMS, self.is_star)
+        return _name_addr(self.uri, self.display_name, kept or NO_PARAMS, self.is_star)
 
     def __str__(self) -> str:
         if self.is_star:
@@ -235,14 +248,15 @@ STAR = NameAddr(URI("sip"), is_star=True)
 _NameAddrBuilder = builder_of(NameAddr)
 
 
-def _parsed_name_addr(uri: URI, display: str | None, ptext: str) -> NameAddr:
-    """``NameAddr(uri, display, params of ptext)`` for a value a pattern checked
-    (built as in via_from_match)."""
+def _name_addr(
+    uri: URI, display: str | None, params: dict[str, str | None], is_star: bool = False
+) -> NameAddr:
+    """``NameAddr(uri, display, params, is_star)``, built as _via is."""
     addr: Any = _new(_NameAddrBuilder)
     addr.uri = uri
     addr.display_name = display
-    addr.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
-    addr.is_star = False
+    addr.params = params
+    addr.is_star = is_star
     addr.__class__ = NameAddr
     built: NameAddr = addr
     return built
@@ -258,15 +272,13 @@ def parse_name_addr(text: str, what: str = "header") -> NameAddr:
     if m is not None:
         quoted, tokens, scheme, user, password, host, port, uparams, ptext = m.groups()
         display = quoted if tokens is None else " ".join(tokens.split())
-        return _parsed_name_addr(
-            uri_from_parts(scheme, user, password, host, port, uparams), display, ptext
-        )
+        uri = uri_from_parts(scheme, user, password, host, port, uparams)
+        return _name_addr(uri, display, checked_params(ptext[1:]) if ptext else NO_PARAMS)
     m = ADDR_SPEC_RE.fullmatch(text)
     if m is not None:
         scheme, user, password, host, port, ptext = m.groups()
-        return _parsed_name_addr(
-            uri_from_parts(scheme, user, password, host, port, ""), None, ptext
-        )
+        uri = uri_from_parts(scheme, user, password, host, port, "")
+        return _name_addr(uri, None, checked_params(ptext[1:]) if ptext else NO_PARAMS)
     return parse_name_addr_general(text, what)
 
 

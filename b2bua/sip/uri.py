@@ -191,17 +191,32 @@ class URI:
         return t.lower() if t else None
 
     def replace(self, **changes: object) -> URI:
-        """A copy with the given fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with the given fields changed (dataclasses.replace, at a third of its
+        cost: the copy is built as builder_of explains)."""
+        if not changes.keys() <= _URI_FIELDS:
+            return replace(self, **changes)  # type: ignore[arg-type]  # its TypeError
+        get = changes.get
+        uri: Any = _new(_URIBuilder)
+        uri.scheme = get("scheme", self.scheme)
+        uri.user = get("user", self.user)
+        uri.password = get("password", self.password)
+        uri.host = get("host", self.host)
+        uri.port = get("port", self.port)
+        uri.params = get("params", self.params)
+        uri.headers = get("headers", self.headers)
+        uri.opaque = get("opaque", self.opaque)
+        uri.__class__ = URI
+        built: URI = uri
+        return built
 
     def with_params(self, **params: str | None) -> URI:
         """A copy with these URI parameters added or replaced."""
-        return replace(self, params={**self.params, **params})
+        return self.replace(params={**self.params, **params})
 
     def without_params(self, *names: str) -> URI:
         """A copy without these URI parameters."""
         kept = {k: v for k, v in self.params.items() if k not in names}
-        return replace(self, params=kept or NO_PARAMS)
+        return self.replace(params=kept or NO_PARAMS)
 
     def __str__(self) -> str:
         scheme = self.scheme
@@ -313,6 +328,7 @@ def builder_of(cls: type) -> type:
 _new = object.__new__
 T = TypeVar("T")
 _URIBuilder = builder_of(URI)
+_URI_FIELDS = frozenset(vars(URI)["__slots__"])
 
 
 #: The spellings of "sip" and "sips" a URI pattern match can give -> the scheme, so a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from b2bua.sip import URI, SIPParseError, parse_uri
@@ -296,3 +298,24 @@ def test_parsed_uris_of_one_host_share_the_host_string_and_port_number() -> None
     for i in range(3000):  # more than are kept: the tables are emptied, never wrong
         uri = parse_uri(f"sip:h{i}.example.com:{i + 1}")
         assert (uri.host, uri.port) == (f"h{i}.example.com", i + 1)
+
+
+def test_replace_and_parameter_copies_equal_what_dataclasses_replace_builds() -> None:
+    uri = parse_uri("sips:alice:pw@atlanta.example.com:5061;transport=tcp;lr?subject=x")
+    for changes in ({}, {"user": "bob"}, {"port": None, "params": {"maddr": "h"}}, {"host": "h"}):
+        copy = uri.replace(**changes)
+        assert type(copy) is URI
+        assert [getattr(copy, f.name) for f in dataclasses.fields(URI)] == [
+            getattr(dataclasses.replace(uri, **changes), f.name)  # type: ignore[arg-type]
+            for f in dataclasses.fields(URI)
+        ]
+    assert uri.with_params(lr="1", ttl="5").params == {"transport": "tcp", "lr": "1", "ttl": "5"}
+    assert uri.without_params("lr", "transport").params is NO_PARAMS
+    assert (
+        str(uri.without_params("lr"))
+        == "sips:alice:pw@atlanta.example.com:5061;transport=tcp?subject=x"
+    )
+    with pytest.raises(TypeError):
+        uri.replace(colour="blue")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        uri.replace(user="x").user = "y"  # type: ignore[misc]
