@@ -239,17 +239,17 @@ class Headers:
             return
         entries = self._entries
         self._first = None
+        lines = _blob_lines(entries) if entries else None
+        if lines is not None:
+            blob = b"\r\n".join(lines)
+            if blob.count(b"\r\n") == len(lines) - 1:  # no CRLF in a value
+                self._blob = blob
+                del self._entries, self.cache
+                self.__class__ = _CompactHeaders
+                return
+        if entries:  # a blob would not split back the same: keep lines, without raw bytes
+            self._entries = [(k, n, v, None) for k, n, v, _ in entries]
         self.cache = {}  # a new empty dict is not GC-tracked; a cleared one stays so
-        if not entries:
-            return
-        lines = _blob_lines(entries)
-        blob = b"" if lines is None else b"\r\n".join(lines)
-        if lines is None or blob.count(b"\r\n") != len(lines) - 1:  # a CRLF in a value
-            self._entries = [(k, n, v, None) for k, n, v, _ in entries]  # lines kept
-            return
-        self._blob = blob
-        del self._entries, self.cache
-        self.__class__ = _CompactHeaders
 
     def _index(self) -> dict[str, int]:
         first = self._first
