@@ -56,6 +56,31 @@ _METHODS = {
 _new = object.__new__
 
 
+#: Status lines already read -> (status, reason, version).  The same few lines come
+#: again and again ("SIP/2.0 180 Ringing"); emptied when full, so odd input cannot
+#: grow it without limit.
+_STATUS_LINES: dict[bytes, tuple[int, str, str]] = {}
+_STATUS_LINES_MAX = 256
+
+
+def _status_line(line: bytes) -> tuple[int, str, str]:
+    """The status, reason and version of a status line (kept in _STATUS_LINES)."""
+    parts = line.split(b" ", 2)
+    if len(parts) < 2:
+        raise SIPParseError(400, "malformed status line")
+    version = _parse_version(parts[0])
+    code = parts[1]
+    if len(code) != 3 or not code.isdigit() or not (b"100" <= code <= b"699"):
+        raise SIPParseError(400, "status code out of range")
+    reason = parts[2] if len(parts) == 3 else b""
+    if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
+        raise SIPParseError(400, "bad reason phrase")
+    if len(_STATUS_LINES) >= _STATUS_LINES_MAX:
+        _STATUS_LINES.clear()
+    found = _STATUS_LINES[line] = (int(code), reason.decode("utf-8", "surrogateescape"), version)
+    return found
+
+
 def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
     """The message of a start line, without headers yet (parse_head sets them).
 
@@ -66,19 +91,10 @@ def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
             raise SIPParseError(
                 400, f"status line longer than max_line_length ({limits.max_line_length})"
             )
-        parts = line.split(b" ", 2)
-        if len(parts) < 2:
-            raise SIPParseError(400, "malformed status line")
-        version = _parse_version(parts[0])
-        code = parts[1]
-        if len(code) != 3 or not code.isdigit() or not (b"100" <= code <= b"699"):
-            raise SIPParseError(400, "status code out of range")
-        reason = parts[2] if len(parts) == 3 else b""
-        if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
-            raise SIPParseError(400, "bad reason phrase")
+        status, reason, version = _STATUS_LINES.get(line) or _status_line(line)
         response: Response = _new(Response)  # headers are set by the caller
-        response.status = int(code)
-        response.reason = reason.decode("utf-8", "surrogateescape")
+        response.status = status
+        response.reason = reason
         response.body = b""
         response.version = version
         return response

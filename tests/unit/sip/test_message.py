@@ -14,6 +14,7 @@ from b2bua.sip import (
     canonical_name,
     parse_message,
     parse_uri,
+    parser,
     response_for,
 )
 from tests.unit.sip.sipdata import (
@@ -644,3 +645,19 @@ def test_response_for_shares_the_request_views_of_the_lines_it_copies(to_tag: st
     resp.headers.replace_first_value("Via", "SIP/2.0/UDP other.example.com;branch=z9hG4bKo")
     assert resp.top_via.host == "other.example.com"
     assert req.top_via.host == "pc33.example.com"
+
+
+def test_status_lines_read_before_give_the_same_response_and_the_cache_is_bounded() -> None:
+    """Status lines are remembered (the same few come again and again), within a limit."""
+    for i in range(parser._STATUS_LINES_MAX * 2 + 3):
+        for _ in range(2):
+            m = parse_message(response(180, f"Ringing {i}"))
+            assert isinstance(m, Response)
+            assert (m.status, m.reason, m.version) == (180, f"Ringing {i}", "SIP/2.0")
+    assert 0 < len(parser._STATUS_LINES) <= parser._STATUS_LINES_MAX
+    good = response(180, "Ringing")
+    for bad in (good.replace(b" 180 ", b" 99 "), good.replace(b"SIP/2.0 180", b"SIP/3.0 180")):
+        for _ in range(2):  # refused every time, never remembered
+            with pytest.raises(SIPParseError) as info:
+                parse_message(bad)
+            assert info.value.status in (400, 505)
