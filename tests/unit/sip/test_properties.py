@@ -469,3 +469,66 @@ def test_pathological_headers_are_handled_quickly() -> None:
         exercise_stream(data, [1000, 30000])
         exercise_stream(data, [1000, 30000], roomy)
         assert time.monotonic() - began < 2.0, line[:20]
+
+
+_NAMES = st.sampled_from(
+    ["Via", "v", "VIA", "From", "f", "To", "Call-ID", "i", "CSeq", "Contact", "m", "Route",
+     "Content-Length", "l", "X-Custom", "x-custom", "Subject", "X:Odd", "X-\u00e9", "X-\u20ac", ""]
+)  # fmt: skip
+_VALUES = st.one_of(
+    st.text(alphabet=string.printable.replace("\r", "").replace("\n", ""), max_size=30),
+    st.text(max_size=10),  # any characters: CR, LF, non-ASCII, surrogates...
+    st.binary(max_size=12),
+)
+
+
+@PROPERTY
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=12), st.data())
+def test_a_compacted_header_section_answers_and_changes_as_its_lines_do(
+    lines: list[tuple[str, str | bytes]], data: st.DataObject
+) -> None:
+    """Whatever the lines, compact() keeps their meaning: the same items, lookups and
+    wire bytes as the lines without raw bytes, before and after a change."""
+    held, plain = Headers(), Headers()
+    for name, value in lines:
+        held.add(name, value)
+        plain.add(name, value)
+    held.compact()
+
+    def same() -> None:
+        assert held.items() == plain.items()
+        assert len(held) == len(plain)
+        for name in {n for n, _ in lines} | {"Via", "Contact"}:
+            assert held.get(name) == plain.get(name)
+            assert held.raw(name) == plain.raw(name)
+            assert held.get_lines(name) == plain.get_lines(name)
+            assert (name in held) == (name in plain)
+        try:
+            wire = plain.to_bytes(5)
+        except UnicodeEncodeError:
+            return
+        assert held.to_bytes(5) == wire
+
+    same()
+    name = data.draw(_NAMES)
+    value = data.draw(st.text(alphabet=string.ascii_letters, min_size=1, max_size=8))
+    change = data.draw(st.sampled_from(["add", "first", "set", "remove", "pop", "replace"]))
+
+    def apply(headers: Headers) -> object:
+        try:
+            if change == "add":
+                return headers.add(name, value)
+            if change == "first":
+                return headers.add(name, value, first=True)
+            if change == "set":
+                return headers.set(name, value)
+            if change == "remove":
+                return headers.remove(name)
+            if change == "pop":
+                return headers.pop_first_value(name)
+            return headers.replace_first_value(name, value)
+        except SIPParseError as error:  # a list value with a bad quote, say
+            return (error.status, error.reason)
+
+    assert apply(held) == apply(plain)
+    same()
