@@ -90,7 +90,8 @@ def header_key(name: str) -> str:
 
 for _pretty in (*_PRETTY.values(), *(n.upper() for n in COMPACT_FORMS)):
     for _name in (_pretty, _pretty.lower(), _pretty.upper()):
-        _new_key(_name)
+        _new_key(_name)  # the usual spellings, so their keys are the shared strings
+del _pretty, _name
 
 
 def canonical_name(name: str) -> str:
@@ -198,8 +199,8 @@ class Headers:
 
     :meth:`compact` keeps the lines as one bytes blob (``_blob``), unsets the
     ``_entries`` and ``cache`` slots and makes the object a :class:`_CompactHeaders`,
-    whose ``__getattr__`` rebuilds them on first use.  Headers itself has no
-    ``__getattr__``, so the attribute reads on the way of every message stay fast.
+    whose ``__getattr__`` makes them from the blob for each read.  Headers itself has
+    no ``__getattr__``, so the attribute reads on the way of every message stay fast.
     """
 
     __slots__ = ("_blob", "_entries", "_first", "cache")
@@ -473,6 +474,7 @@ class _CompactHeaders(Headers):
         return entries
 
     def _value(self, key: str) -> bytes | None:
+        """Headers._value read from the blob, without splitting it into lines."""
         names = NAMES
         for line in self._blob.split(b"\r\n"):
             name_b, _, value = line.partition(b": ")

@@ -354,11 +354,6 @@ def _remember(table: dict[str, T], text: str, value: T) -> T:
     return value
 
 
-def _uri_from_match(m: re.Match[str]) -> URI:
-    """The URI of a match of patterns.SIP_URI, which checked what parse_uri checks."""
-    return uri_from_parts(*m.groups())
-
-
 def uri_from_parts(
     scheme: str, user: str | None, password: str | None, host: str, port: str | None, ptext: str
 ) -> URI:
@@ -386,7 +381,7 @@ def parse_uri(text: str) -> URI:
     """
     fast = SIP_URI_RE.fullmatch(text)
     if fast is not None:  # the usual sip: URI, checked by one pattern (see patterns.py)
-        return _uri_from_match(fast)
+        return uri_from_parts(*fast.groups())
     return parse_uri_general(text)
 
 
