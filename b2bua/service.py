@@ -255,6 +255,8 @@ class B2BUAService(service.MultiService):
             _cannot_listen(error)
         self.reloader.start(PluginRuntime(self.reactor, self.requester.request, self.location))
         self._handle_sighup()
+        # After the reactor installed its own handlers (it does so as it starts).
+        self.reactor.callWhenRunning(self._stop_once_on_signals)
         listening = ", ".join(str(a) for a in self.transport.listening_addresses)
         self._log.info("b2bua listening on {listening}", listening=listening)
         self._stats.start(self.config.server.stats_interval, now=False)
@@ -296,6 +298,24 @@ class B2BUAService(service.MultiService):
             servers=self.layer.server_count,
             requests=self.core.stats.requests,
         )
+
+    def _stop_once_on_signals(self) -> None:
+        """The first SIGTERM or SIGINT stops the reactor through Twisted's handler; any
+        later one is only noted, also one that arrives before the reactor has begun to
+        stop (two at once, e.g. to a process and its group, ran reactor.stop() twice:
+        a ReactorNotRunning traceback).  A signal without a Python handler (SIGINT
+        ignored in the background) is left as it is."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+            if not callable(previous):
+                continue
+
+            def first(signum: int, frame: Any, previous: Any = previous) -> None:
+                self._ignore_further_signals()
+                previous(signum, frame)
+
+            with contextlib.suppress(ValueError):  # not the main thread (tests)
+                signal.signal(signum, first)
 
     def _ignore_further_signals(self) -> None:
         """A second SIGTERM or SIGINT while draining is noted, not a second reactor.stop()."""

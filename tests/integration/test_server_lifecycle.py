@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,6 @@ from tests.conftest import free_port
 from tests.integration.harness import config_text, options_request, running_server, udp_exchange
 
 CONFIG_EXTRA = "[server]\ndrain_time = 2.0\n"
-
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,23 @@ def test_signal_exit_status_zero(stopped: Stopped) -> None:
         f"exit status {stopped.status} after {stopped.signal.name} "
         f"(negative: killed by that signal)\n{stopped.log}"
     )
+
+
+def test_two_signals_at_once_stop_the_server_once(tmp_path: Path) -> None:
+    """`timeout`, systemd and shells often signal the process and its group at the same
+    instant: the second signal, arriving before the reactor began to stop, is only
+    noted (it was a second reactor.stop() and a ReactorNotRunning traceback)."""
+    port = free_port("both")
+    config = config_text(udp=port, tcp=port, extra=CONFIG_EXTRA)
+    with running_server(tmp_path, config, ready_udp=port, ready_tcp=port) as server:
+        assert server.proc is not None
+        # Held stopped, the server gets both at once when it resumes (two different
+        # signals: a second SIGTERM would merge with the first while pending).
+        server.proc.send_signal(signal.SIGSTOP)
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGINT)
+        server.proc.send_signal(signal.SIGCONT)
+        status = server.stop(signal.SIGTERM, timeout=15)
+    assert "Traceback" not in server.log, server.log
+    assert server.log.count("Drained; stopping") == 1, server.log
+    assert status == 0, server.log
