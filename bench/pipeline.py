@@ -119,6 +119,9 @@ class FakeReactor:
         self.now += step
         self._reactor.runUntilCurrent()
 
+    def callWhenRunning(self, f: Any, *args: Any, **kw: Any) -> None:
+        """Never: this reactor is never run (the server's signal handling stays out)."""
+
     def listenUDP(self, port: int, protocol: Any, interface: str = "", **kw: Any) -> FakePort:
         self.protocol = protocol
         return FakePort(self.outbox)
