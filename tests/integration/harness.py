@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -103,6 +104,16 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, pattern: str, timeout: float = 10.0) -> None:
+        """Wait until a line matching ``pattern`` (a regular expression) is logged: what
+        the server logs after it answers its first OPTIONS (e.g. from a thread)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.log):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} in the server log:\n{self.log[-4000:]}")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port
-from tests.integration.harness import ServerProcess, running_server
+from tests.integration.harness import running_server
 
 CALLER, SERVER, CALLEE = "127.0.0.2", "127.0.0.1", "127.0.0.3"
 INTERVAL = 0.5  # probe_interval (and so probe_timeout)
@@ -121,15 +121,6 @@ def _count(out: str, label: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def wait_log(server: ServerProcess, pattern: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(pattern, server.log):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no {pattern!r} in the server log:\n{server.log[-4000:]}")
-
-
 def test_balances_marks_a_dead_pbx_down_and_takes_it_back(sipp: str, tmp_path: Path) -> None:
     port = free_port("both")
     pbx1 = PBX(sipp, free_port("udp"), tmp_path / "pbx1")
@@ -153,7 +144,7 @@ def test_balances_marks_a_dead_pbx_down_and_takes_it_back(sipp: str, tmp_path: P
             killed = time.monotonic()
             ok, failed, out = finish(running)
             assert ok + failed == 30, out[-3000:]
-            wait_log(server, rf"{uri2} is DOWN")
+            server.wait_log(rf"{uri2} is DOWN")
             detected = time.monotonic() - killed
             # two failed probes: at most about three intervals (plus a call timeout)
             assert detected < 2 * INVITE_TIMEOUT + 4 * INTERVAL, detected
@@ -167,7 +158,7 @@ def test_balances_marks_a_dead_pbx_down_and_takes_it_back(sipp: str, tmp_path: P
 
             # 4. PBX 2 is back: marked up, and calls are shared again
             pbx2.start()
-            wait_log(server, rf"{uri2} is UP again")
+            server.wait_log(rf"{uri2} is UP again")
             one, two = pbx1.calls(), pbx2.calls()
             ok, failed, out = finish(uac(sipp, port, tmp_path / "uac4", calls=20, rate=20))
             assert (ok, failed) == (20, 0), out[-3000:] + server.log[-3000:]

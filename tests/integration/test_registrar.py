@@ -166,7 +166,8 @@ def test_bindings_survive_a_server_restart(
         assert "REGISTERED" in logs, logs
         assert server.stop() == 0
     with running_server(tmp_path, config, ready_udp=port) as server:
-        assert "Location service: 1 bindings of 1 addresses of record" in server.log
+        # the stored bindings are read in a thread: the line may follow readiness
+        server.wait_log(r"Location service: 1 bindings of 1 addresses of record")
         phone = start_uas(sipp, phone_port, tmp_path / "uas")
         try:
             result = sipp_call(sipp, port, tmp_path / "uac", "alice")
