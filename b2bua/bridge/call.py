@@ -552,8 +552,7 @@ class Call:
         h.add("CSeq", f"{2 * attempt.index + 1} INVITE")  # room for an auth retry
         assert self.b_contact is not None
         h.add("Contact", self.b_contact)
-        for name, value in self._m.policy.copied(a):
-            h.add(name, value)
+        self._m.policy.copy(a, invite)
         changes = attempt.target.headers
         ours = HIDDEN  # topology, identity and CSeq are the server's (routing.HeaderChanges)
         for name in changes.remove:
@@ -645,8 +644,7 @@ class Call:
             status, reason = best.status, best.reason
         response = response_for(self._a, status, reason, to_tag=self.a_tag)
         if best is not None:
-            for name, value in self._m.policy.copied(best):
-                response.headers.add(name, value)
+            self._m.policy.copy(best, response)
             if 300 <= status < 400:  # the redirect's new addresses are its message
                 for value in best.headers.get_lines("Contact"):
                     response.headers.add("Contact", value)

@@ -62,6 +62,11 @@ class HeaderPolicy:
             if header_key(name) not in hidden
         ]
 
+    def copy(self, source: Message, into: Message) -> None:
+        """Append the copyable header lines of ``source`` to ``into``, in order, as bytes:
+        the same lines as adding each of :meth:`copied`, without decoding them."""
+        into.headers.add_lines(source.headers.lines_except(self.hidden))
+
 
 def local_contact(local: Address) -> str:
     """Our Contact for a leg reached through ``local`` (one of our listeners), as text."""
@@ -91,7 +96,6 @@ def relay_response(
     out = response_for(request, response.status, response.reason, to_tag=to_tag)
     if contact is not None and 100 < response.status < 300 and request.method in _REFRESH:
         out.headers.add("Contact", contact)
-    for name, value in policy.copied(response):
-        out.headers.add(name, value)
+    policy.copy(response, out)
     out.body = response.body
     return out

@@ -441,6 +441,31 @@ class Headers:
         out.append(b"")
         return b"\r\n".join(out) + b"\r\n"
 
+    # -- copying lines between messages as bytes -------------------------------
+    def lines_except(self, hidden: frozenset[str]) -> list[Entry]:
+        """The lines whose lookup key is not in ``hidden``, in order, for :meth:`add_lines`.
+
+        Handed over as bytes, without their raw line: another message writes each as
+        ``add(name, value)`` of its decoded value would (the same bytes on the wire),
+        and nothing is decoded or encoded on the way (a B2BUA copies ~25 per call).
+        """
+        return [(k, n, v, None) for k, n, v, _ in self._entries if k not in hidden]
+
+    def add_lines(self, lines: Iterable[Entry]) -> None:
+        """Append lines from :meth:`lines_except`: what ``add`` of each would do, in order."""
+        if isinstance(self, _CompactHeaders):
+            self._unpack()  # as every change does (see _unpacking)
+        entries = self._entries
+        first_lines = self._first
+        cache = self.cache
+        for line in lines:
+            key = line[0]
+            if first_lines is not None and key not in first_lines:
+                first_lines[key] = len(entries)
+            entries.append(line)
+            if cache:
+                self._changed(key, moved=False)  # an appended line moves no other
+
 
 class _CompactHeaders(Headers):
     """A compacted Headers (see Headers.compact): the lines as one blob.
