@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..sip import URI, Address, Message, NameAddr, Request, Response, header_key, response_for
+from ..sip import (
+    URI,
+    Address,
+    Message,
+    NameAddr,
+    Request,
+    Response,
+    Via,
+    header_key,
+    response_for,
+)
 from ..transaction import new_branch
 
 #: Headers that belong to one leg (topology, transaction and dialog identity,
@@ -79,9 +89,17 @@ def local_contact(local: Address) -> str:
 
 
 def add_via(request: Request, local: Address) -> None:
-    """Put our Via (new branch, rport) on top of ``request``."""
-    via = f"SIP/2.0/{local.transport} {local.host_for_uri}:{local.port};branch={new_branch()};rport"
-    request.headers.add("Via", via, first=True)
+    """Put our Via (new branch, rport) on top of ``request``, with its decoded view.
+
+    The transaction and transport layers read the top Via (branch, sent-by) of
+    every request we send: the view, equal to what ``request.top_via`` would
+    decode from the line, is stored in the header cache so it is never parsed.
+    """
+    branch = new_branch()
+    transport, host, port = local.transport, local.host_for_uri, local.port
+    headers = request.headers
+    headers.add("Via", f"SIP/2.0/{transport} {host}:{port};branch={branch};rport", first=True)
+    headers.cache["via"] = Via(transport.upper(), host, port, {"branch": branch, "rport": None})
 
 
 def relay_response(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from b2bua.bridge.relay import HeaderPolicy, relay_response
-from b2bua.sip import Request, parse_message
+from b2bua.bridge.relay import HeaderPolicy, add_via, relay_response
+from b2bua.sip import Address, Request, parse_message
 
 INVITE = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -23,6 +23,28 @@ INVITE = (
     b"Content-Type: application/sdp\r\n"
     b"Content-Length: 3\r\n\r\nv=0"
 )
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        Address("UDP", "192.0.2.1", 5060),
+        Address("TCP", "b2bua.Example.com", 5080),
+        Address("TLS", "2001:db8::1", 5061),
+        Address("UDP", "[2001:db8::2]", 5062),
+    ],
+)
+def test_add_via_stores_the_view_its_line_decodes_to(local: Address) -> None:
+    request = parse_message(INVITE)
+    assert isinstance(request, Request)
+    _ = request.top_via
+    add_via(request, local)
+    stored = request.top_via
+    reparsed = parse_message(request.to_bytes())
+    assert stored == reparsed.top_via
+    assert str(stored) == request.headers.get_all("Via")[0]
+    assert [str(v) for v in request.vias] == [str(v) for v in reparsed.vias]
+    assert stored.branch is not None and stored.branch.startswith("z9hG4bK")
 
 
 @pytest.mark.parametrize("pass_headers", [(), ("Contact", "Max-Forwards")])
