@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -86,6 +86,27 @@ def _failure(request: Request, kind: FailureKind, reason: str) -> SynthesizedRes
     """A 408 (timeout) or 503 (transport) the bridge makes up for a target that failed,
     marked as such (``.failure``) so features can tell it from a real answer."""
     return SynthesizedResponse(request, TransactionFailure(kind, reason))
+
+
+def _when_done(
+    d: Deferred[Any],
+    callback: Callable[..., None],
+    errback: Callable[..., None],
+    *args: object,
+) -> None:
+    """``d.addCallbacks(callback, errback)`` (both also get ``args``), without the callback
+    chain when ``d`` already has a result that is not a failure: a router or the resolver
+    that answered at once (``succeed``) has ``callback`` called with it directly.  An
+    exception from ``callback`` is logged then, as the Deferred would have done."""
+    if d.called and not d.paused:
+        result = d.result
+        if not isinstance(result, (Failure, Deferred)):
+            try:
+                callback(result, *args)
+            except Exception:
+                _log.failure("Unhandled error in {callback}", callback=callback)
+            return
+    d.addCallbacks(callback, errback, callbackArgs=args, errbackArgs=args)
 
 
 def _best_response(responses: tuple[Response, ...]) -> Response | None:
@@ -404,8 +425,7 @@ class Call:
             if refused is not None:
                 self._reject(refused.status, refused.reason, refused.headers)
                 return
-        d = manager.route(self._a, self.info.context)
-        d.addCallbacks(self._routed, self._routing_failed)
+        _when_done(manager.route(self._a, self.info.context), self._routed, self._routing_failed)
 
     def _routing_failed(self, failure: Failure) -> None:
         _log.failure("Routing {call} failed", failure, call=repr(self))
@@ -458,10 +478,7 @@ class Call:
         uri = target.uri
         if target.transport is not None:
             uri = uri.with_params(transport=target.transport.lower())
-        d = self._m.network.resolve(uri)
-        d.addCallbacks(
-            self._resolved, self._resolve_failed, callbackArgs=(attempt,), errbackArgs=(attempt,)
-        )
+        _when_done(self._m.network.resolve(uri), self._resolved, self._resolve_failed, attempt)
 
     def _resolve_failed(self, failure: Failure, attempt: Attempt) -> None:
         _log.failure("Resolving {uri} failed", failure, uri=str(attempt.target.uri))

@@ -1,0 +1,55 @@
+"""The bridge's synchronous shortcuts give what the general (Deferred) paths give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.python.failure import Failure
+
+from b2bua.bridge.call import _when_done
+
+
+def _run(d: Deferred[Any]) -> list[tuple[str, object, object]]:
+    seen: list[tuple[str, object, object]] = []
+    _when_done(
+        d,
+        lambda result, extra: seen.append(("ok", result, extra)),
+        lambda failure, extra: seen.append(("failed", type(failure.value), extra)),
+        "arg",
+    )
+    return seen
+
+
+@pytest.mark.parametrize("value", [None, 0, "x", ("a", 1)])
+def test_a_result_at_hand_is_what_the_callback_chain_gives(value: object) -> None:
+    later: Deferred[object] = Deferred()
+    general = _run(later)
+    assert general == []
+    later.callback(value)
+    assert _run(succeed(value)) == general == [("ok", value, "arg")]
+
+
+def test_a_failure_goes_to_the_errback_either_way() -> None:
+    later: Deferred[object] = Deferred()
+    general = _run(later)
+    later.errback(Failure(KeyError("k")))
+    assert _run(fail(KeyError("k"))) == general == [("failed", KeyError, "arg")]
+
+
+def test_a_deferred_waiting_on_another_is_not_taken_as_done() -> None:
+    inner: Deferred[object] = Deferred()
+    outer: Deferred[object] = succeed(None)
+    outer.addCallback(lambda _: inner)  # outer is now paused on inner
+    seen = _run(outer)
+    assert seen == []
+    inner.callback("late")
+    assert seen == [("ok", "late", "arg")]
+
+
+def test_an_exception_in_the_callback_is_logged_not_raised() -> None:
+    def boom(result: object) -> None:
+        raise RuntimeError("bug")
+
+    _when_done(succeed(1), boom, lambda failure: None)  # does not raise
