@@ -34,7 +34,7 @@ no opinion (None): the next router is asked, and after the last one the call get
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from zope.interface import implementer
@@ -61,6 +61,8 @@ __all__ = ["Route", "StaticRoutes", "make_plugin", "parse_routes"]
 
 
 PLUGIN_KEYS = ("route",)
+#: How many decisions a route keeps (see Route._decisions).
+_DECISIONS_MAX = 256
 MATCH_KEYS = ("user_prefix", "domain", "source", "source_port")
 TARGET_KEYS = (
     "targets",
@@ -92,6 +94,11 @@ class Route:
     targets: tuple[Target, ...] = ()
     strip_prefix: bool = False
     reject: Reject | None = None
+    #: the decisions made so far, by called user: a call to a user seen before builds
+    #: no targets again (they are immutable, so calls can share them); bounded
+    _decisions: dict[str | None, Routes] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def matches(
         self, user: str | None, host: str | None, address: IPAddress | None, port: int
@@ -114,6 +121,17 @@ class Route:
         """The decision for a call to ``user`` that this route matched."""
         if self.reject is not None:
             return self.reject
+        decisions = self._decisions
+        routes = decisions.get(user)
+        if routes is None:
+            routes = self._targets_for(user)
+            if len(decisions) >= _DECISIONS_MAX:
+                decisions.clear()
+            decisions[user] = routes
+        return routes
+
+    def _targets_for(self, user: str | None) -> Routes:
+        """The targets for a call to ``user``: the called user put in those without one."""
         if user is not None and self.strip_prefix and self.user_prefix:
             user = user[len(self.user_prefix) :] or None
         return Routes(tuple(_for_user(target, user) for target in self.targets))

@@ -7,6 +7,7 @@ import pytest
 from b2bua.config import ConfigError
 from b2bua.routing import Reject, Routes, Target
 from b2bua.sip import parse_uri
+from b2bua_plugins import static_routes
 from b2bua_plugins.static_routes import StaticRoutes, normalize_host
 from tests.unit.plugins.conftest import LoadPlugins
 from tests.unit.plugins.helpers import context, invite
@@ -383,7 +384,6 @@ def test_errors_in_the_second_plugin_name_it(load: LoadPlugins) -> None:
         load(text)
 
 
-
 def test_route_credentials_reach_the_targets(load: LoadPlugins) -> None:
     r = router(load, route(targets=["sip:127.0.0.1:5070"], username="trunk", password="pw"))
     decision = r.route(invite("sip:1001@127.0.0.1"), context())
@@ -394,3 +394,24 @@ def test_route_credentials_reach_the_targets(load: LoadPlugins) -> None:
 def test_username_without_password_is_an_error(load: LoadPlugins) -> None:
     with pytest.raises(ConfigError, match="'username' and 'password' go together"):
         router(load, route(targets=["sip:127.0.0.1:5070"], username="trunk"))
+
+
+def test_a_decision_kept_for_a_user_is_the_one_made_anew(load: LoadPlugins) -> None:
+    """Route.decide keeps its decisions by user (bounded): the same as building them."""
+    plugin = router(
+        load,
+        route(
+            user_prefix="9",
+            strip_prefix=True,
+            targets=["sip:127.0.0.1:5070", "sip:fixed@127.0.0.1:5071"],
+            timeout=2,
+        ),
+    )
+    [taken] = plugin.routes
+    users = [f"9{n}" for n in range(static_routes._DECISIONS_MAX + 10)] + ["9", "91", "90"]
+    for user in users:
+        kept = taken.decide(user)
+        assert kept == taken._targets_for(user)
+        assert taken.decide(user) is kept
+    assert len(taken._decisions) <= static_routes._DECISIONS_MAX
+    assert uris(taken.decide("91")) == ["sip:1@127.0.0.1:5070", "sip:fixed@127.0.0.1:5071"]
