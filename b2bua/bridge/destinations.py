@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..dialog import Dialog, next_hop
+from ..dialog import Dialog, next_hop, next_hop_text
 from ..sip import URI, Address, Origin
 from ..sip.address import DEFAULT_PORTS, is_ip_literal
 
@@ -30,7 +30,26 @@ def dialog_destination(dialog: Dialog, fallback: Address | None) -> Address | No
     the dialog's peer was first reached.
     """
     default = fallback.transport if fallback is not None else "UDP"
-    return literal_target(next_hop(dialog), default) or fallback
+    text, is_route = next_hop_text(dialog)
+    key = (text, is_route, default)
+    hops = _HOPS
+    if key in hops:
+        found = hops[key]
+    else:
+        found = literal_target(next_hop(dialog), default)
+        if len(hops) >= _HOPS_MAX:
+            hops.clear()
+        hops[key] = found
+    return found or fallback
+
+
+#: The addresses of next hops as dialogs keep them (text, route or target, default
+#: transport) -> literal_target of them.  A call looks its dialogs' next hops up for
+#: every request it sends (ACK, BYE, relayed requests), and dialogs toward the same
+#: peer (a gateway, a PBX) share them: the URI is decoded once, not per request.
+#: Bounded (cleared when full), so many peers cannot grow it without limit.
+_HOPS: dict[tuple[str, bool, str], Address | None] = {}
+_HOPS_MAX = 1024
 
 
 def caller_destination(dialog: Dialog, origin: Origin) -> Address:

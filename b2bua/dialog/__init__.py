@@ -10,7 +10,8 @@ What is here, by module:
 
 - ``dialog``: :class:`Dialog` (state, CSeq, route set, targets; builds in-dialog
   requests and ACKs for 2xx, takes in requests and responses), :class:`DialogId`,
-  :class:`DialogState`, :class:`DialogError`, :func:`next_hop`, :func:`credentials`,
+  :class:`DialogState`, :class:`DialogError`, :func:`next_hop` (and its text,
+  :func:`next_hop_text`), :func:`credentials`,
   :func:`dialog_response` (a UAS's dialog-creating response, 12.1.1).
 - ``table``: :class:`DialogTable` (match requests and responses to dialogs),
   :class:`EarlyDialogs` (the forked dialogs of one INVITE we sent),
@@ -44,6 +45,7 @@ from .dialog import (
     credentials,
     dialog_response,
     next_hop,
+    next_hop_text,
 )
 from .glare import conflict_response, glare_retry_delay
 from .prack import RAck, ReliableProvisionals, create_prack, is_reliable, parse_rack, rseq_of
@@ -68,6 +70,7 @@ __all__ = [
     "credentials",
     "dialog_response",
     "next_hop",
+    "next_hop_text",
     # table
     "DialogTable",
     "EarlyDialogs",

@@ -716,10 +716,18 @@ def next_hop(dialog: Dialog) -> URI:
     is the Request-URI, with a loose one the top Route; either way the request goes
     there), else the remote target.  The transport resolves it per RFC 3263.
     """
+    text, is_route = next_hop_text(dialog)
+    return parse_name_addr(text, "Route").uri if is_route else parse_uri(text)
+
+
+def next_hop_text(dialog: Dialog) -> tuple[str, bool]:
+    """What :func:`next_hop` decodes, as the dialog keeps it: the first Route value
+    (True) or the remote target URI (False).  Equal texts give equal next hops, so a
+    caller can keep what it made of one (see bridge.destinations)."""
     routes = dialog._routes
     if routes:
-        return parse_name_addr(routes[0], "Route").uri
-    return dialog.remote_target
+        return routes[0], True
+    return dialog._target, False
 
 
 def credentials(request: Request) -> list[tuple[str, str]]:
@@ -746,4 +754,5 @@ __all__ = [
     "credentials",
     "dialog_response",
     "next_hop",
+    "next_hop_text",
 ]
