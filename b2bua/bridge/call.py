@@ -35,6 +35,7 @@ from ..routing import CallInfo, Reject, RequestContext, Routes, Target
 from ..sip import (
     URI,
     Address,
+    CSeq,
     NameAddr,
     Origin,
     Request,
@@ -566,7 +567,8 @@ class Call:
         h.add("To", str(sent_to))
         h.add("Call-ID", self.b_call_id)
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
-        h.add("CSeq", f"{2 * attempt.index + 1} INVITE")  # room for an auth retry
+        number = 2 * attempt.index + 1  # room for an auth retry
+        h.add("CSeq", f"{number} INVITE")
         assert self.b_contact is not None
         h.add("Contact", self.b_contact)
         self._m.policy.copy(a, invite)
@@ -582,6 +584,12 @@ class Call:
             if header_key(name) not in ours:
                 h.add(name, value)
         invite.body = a.body
+        # The views of the lines we wrote, equal to what decoding them gives: the
+        # attempt's dialogs read them, and need not decode our own lines again (a
+        # later change of a line drops its views, see Headers).
+        h.cache.update(
+            {"call-id": self.b_call_id, "from-tag": self.b_tag, "cseq": CSeq(number, "INVITE")}
+        )
         return invite, sent_from, sent_to
 
     def answer_timeout(self, attempt: Attempt) -> None:

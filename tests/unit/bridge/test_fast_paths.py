@@ -9,6 +9,8 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from b2bua.bridge.call import _when_done
+from b2bua.sip import Request, parse_message
+from tests.unit.bridge.harness import Caller, Harness, sip_bytes
 
 
 def _run(d: Deferred[Any]) -> list[tuple[str, object, object]]:
@@ -53,3 +55,42 @@ def test_an_exception_in_the_callback_is_logged_not_raised() -> None:
         raise RuntimeError("bug")
 
     _when_done(succeed(1), boom, lambda failure: None)  # does not raise
+
+
+@pytest.mark.parametrize(
+    "from_header",
+    [
+        "Alice <sip:alice@atlanta.example.com>",
+        '"A; tag=x \\"q\\"" <sip:al%20ice;tag=y@atlanta.example.com;user=phone>',
+        "sip:alice@atlanta.example.com",
+    ],
+)
+def test_the_views_the_b_invite_carries_are_what_its_lines_decode_to(from_header: str) -> None:
+    h = Harness()
+    caller = Caller(h)
+    invite = caller.send(
+        sip_bytes(
+            "INVITE sip:bob@127.0.0.1:5060 SIP/2.0",
+            [
+                ("Via", caller.via),
+                ("From", f"{from_header};tag=t1"),
+                ("To", "Bob <sip:bob@biloxi.example.com>"),
+                ("Call-ID", "c1@x"),
+                ("CSeq", "1 INVITE"),
+                ("Contact", caller.contact),
+            ],
+            b"",
+        )
+    )
+    assert isinstance(invite, Request)
+    [call] = h.manager.calls
+    [attempt] = call.attempts
+    sent = attempt.invite
+    assert sent is not None
+    cache = dict(sent.headers.cache)
+    assert {"call-id", "from-tag", "cseq"} <= cache.keys()
+    decoded = parse_message(sent.to_bytes())
+    assert cache["call-id"] == decoded.call_id
+    assert cache["from-tag"] == decoded.from_tag
+    assert cache["cseq"] == decoded.cseq
+    assert cache["via"] == decoded.top_via
