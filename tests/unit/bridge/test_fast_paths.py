@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.python.failure import Failure
 
 from b2bua.bridge.call import _when_done
 from b2bua.sip import Request, parse_message
@@ -36,7 +35,7 @@ def test_a_result_at_hand_is_what_the_callback_chain_gives(value: object) -> Non
 def test_a_failure_goes_to_the_errback_either_way() -> None:
     later: Deferred[object] = Deferred()
     general = _run(later)
-    later.errback(Failure(KeyError("k")))
+    later.errback(KeyError("k"))
     assert _run(fail(KeyError("k"))) == general == [("failed", KeyError, "arg")]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from b2bua.bridge.relay import HeaderPolicy, add_via, relay_response
-from b2bua.sip import Address, Request, parse_message
+from b2bua.sip import Address, Request, Response, parse_message
 
 INVITE = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -69,6 +69,7 @@ def test_relay_response_is_the_general_copy() -> None:
         b"CSeq: 1 INVITE\r\nContact: <sip:bob@10.9.9.9>\r\nServer: theirs\r\n"
         b"Allow:INVITE,  BYE\r\nX-Y: z\r\nContent-Length: 0\r\n\r\n"
     )
+    assert isinstance(response, Response)
     out = relay_response(policy, request, response, to_tag="t", contact="<sip:b2bua@me>")
     lines = out.to_bytes().split(b"\r\n")
     assert lines[-6:-3] == [b"Contact: <sip:b2bua@me>", b"Allow: INVITE,  BYE", b"X-Y: z"]
