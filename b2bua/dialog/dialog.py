@@ -127,6 +127,32 @@ def _contact_uri(message: Request | Response) -> URI | None:
     return None
 
 
+#: Contact values as received (the whole header, one line) -> the text of the remote
+#: target they give (None for ``*``).  A peer sends the same Contact in each of its
+#: responses and requests, a gateway or a phone in every call: it is decoded once.
+#: Only successful decodings are kept; bounded (cleared when full).
+_TARGETS: dict[bytes, str | None] = {}
+_TARGETS_MAX = 1024
+
+
+def _contact_target(message: Request | Response) -> str | None:
+    """``str(_contact_uri(message))`` (None when that is None), kept by Contact value."""
+    headers = message.headers
+    raw = headers.raw("Contact")
+    if raw is None:
+        return None
+    targets = _TARGETS
+    if raw in targets and headers.count("Contact") == 1:
+        return targets[raw]
+    uri = _contact_uri(message)
+    text = None if uri is None else str(uri)
+    if headers.count("Contact") == 1:  # the one line decides alone
+        if len(targets) >= _TARGETS_MAX:
+            targets.clear()
+        targets[raw] = text
+    return text
+
+
 def _first_contact(message: Request | Response) -> NameAddr | None:
     for contact in message.contacts:
         if not contact.is_star:
@@ -303,7 +329,7 @@ class Dialog:
         if to_tag is None:
             raise ValueError("a UAS response creating a dialog needs a To tag")
         confirmed = response.status >= 200
-        remote_target = _contact_uri(request) or request.from_.uri
+        remote_target = _contact_target(request) or request.from_.uri
         dialog = cls(
             DialogId(request.call_id, to_tag, request.from_tag or ""),
             uac=False,
@@ -362,7 +388,7 @@ class Dialog:
             state=DialogState.CONFIRMED if confirmed else DialogState.EARLY,
             local_uri=request.from_ if local_uri is None else local_uri,
             remote_uri=request.to if remote_uri is None else remote_uri,
-            remote_target=_contact_uri(response) or request.request_uri,
+            remote_target=_contact_target(response) or request.request_uri,
             local_target=_first_contact(request) if local_target is None else local_target,
             route_set=route_set,
             local_cseq=request.cseq.number,
@@ -573,7 +599,7 @@ class Dialog:
         if self.remote_cseq is None or number > self.remote_cseq:
             self.remote_cseq = number
         if method in TARGET_REFRESH_METHODS:
-            target = _contact_uri(request)
+            target = _contact_target(request)
             if target is not None:
                 self.remote_target = target
         if method == "INVITE":
@@ -629,7 +655,7 @@ class Dialog:
         cseq = response.cseq
         if status < 200:
             if self.state is DialogState.EARLY and cseq.method == "INVITE" and status > 100:
-                target = _contact_uri(response)
+                target = _contact_target(response)
                 if target is not None:
                     self.remote_target = target
             return
@@ -643,7 +669,7 @@ class Dialog:
                 self.terminate()
             return
         if cseq.method in TARGET_REFRESH_METHODS:
-            target = _contact_uri(response)
+            target = _contact_target(response)
             if target is not None:
                 self.remote_target = target
         if cseq.method == "INVITE" and self.state is DialogState.EARLY:
