@@ -503,8 +503,8 @@ class Call:
             return
         self.b_contact = manager.contact_for(local)
         invite, wrote_from, wrote_to = self._b_invite(attempt, local)
-        sent_from: NameAddr | None = wrote_from
-        sent_to: NameAddr | None = wrote_to
+        sent_from: str | None = wrote_from
+        sent_to: str | None = wrote_to
         if self.hooks:
             refused = self.hooks.first_reject("request_out", self.info, invite, attempt.target)
             if refused is not None:
@@ -530,9 +530,10 @@ class Call:
             scheduler.start(ring, attempt, "_ring_timer", _ring_timeout)
         attempt.tx = manager.transactions.send_request(invite, destination, attempt)
 
-    def _b_invite(self, attempt: Attempt, local: Address) -> tuple[Request, NameAddr, NameAddr]:
+    def _b_invite(self, attempt: Attempt, local: Address) -> tuple[Request, str, str]:
         """The B-leg INVITE: the caller's request re-originated with our identity on the
-        wire; with the From and To written in it (its dialogs need not parse them)."""
+        wire; with the From and To written in it, as text (its dialogs keep that text:
+        they need not decode or write them again)."""
         a = self._a
         uri = attempt.target.uri
         if uri.user is None and a.request_uri.user is not None:
@@ -552,8 +553,8 @@ class Call:
             user=caller.uri.user,
             host=local.host_for_uri,
         )
-        sent_from = NameAddr(from_uri, caller.display_name, {"tag": self.b_tag})
-        h.add("From", str(sent_from))
+        sent_from = str(NameAddr(from_uri, caller.display_name, {"tag": self.b_tag}))
+        h.add("From", sent_from)
         # To: whom the caller called (its To, without tag): the address of record
         # for a registered user, the dialled number for a PBX; never a contact.
         callee = a.to.uri
@@ -563,8 +564,8 @@ class Call:
             host=callee.host if callee.is_sip else local.host_for_uri,
             port=callee.port,
         )
-        sent_to = NameAddr(to_uri, a.to.display_name)
-        h.add("To", str(sent_to))
+        sent_to = str(NameAddr(to_uri, a.to.display_name))
+        h.add("To", sent_to)
         h.add("Call-ID", self.b_call_id)
         # a new attempt is a new request: its own CSeq (RFC 3261 8.1.3.5 spirit)
         number = 2 * attempt.index + 1  # room for an auth retry

@@ -92,19 +92,49 @@ def _without_tag(address: NameAddr) -> NameAddr:
     return address.without_params("tag") if "tag" in address.params else address
 
 
-def _tagged(address: NameAddr, tag: str) -> str:
+def _tagged(address: NameAddr | str, tag: str) -> str:
     """``address`` with ``tag`` as its last parameter, as text: our From or To.
 
     The same text as ``str(address.without_params("tag").with_params(tag=tag))``
     (parameters are written in order, ``;name=value``), without building those
-    copies when ``address`` already ends with that tag or has none.
+    copies when ``address`` already ends with that tag or has none.  ``address``
+    may be given as its text (``str(address)``, see :func:`_tagged_text`).
     """
+    if isinstance(address, str):
+        return _tagged_text(address, tag)
     params = address.params
     if "tag" in params:
         if params["tag"] == tag and next(reversed(params)) == "tag":
             return str(address)
         address = address.without_params("tag")
     return f"{address};tag={tag}"
+
+
+def _tagged_text(text: str, tag: str) -> str:
+    """:func:`_tagged` of the address whose ``str()`` is ``text``, without decoding it.
+
+    Such a text ends with the URI's ``>`` and then the parameters: when they hold no
+    tag the tag is appended; when the only one is ``tag`` last, the text already is
+    the answer; anything else (a quoted value, another tag) is decoded.
+    """
+    tail = text[text.rfind(">") + 1 :]
+    if '"' not in tail:
+        found = tail.lower().count(";tag")
+        if not found:
+            return f"{text};tag={tag}"
+        if found == 1 and tail.endswith(f";tag={tag}"):
+            return text
+    return _tagged(parse_name_addr(text, "From"), tag)
+
+
+def _untagged_text(address: NameAddr | str) -> str:
+    """``str(_without_tag(address))``, from the text when it holds no tag parameter."""
+    if isinstance(address, str):
+        tail = address[address.rfind(">") + 1 :]
+        if '"' not in tail and ";tag" not in tail.lower():
+            return address
+        address = parse_name_addr(address, "To")
+    return str(_without_tag(address))
 
 
 def _route_entry(value: str) -> NameAddr:
@@ -228,8 +258,8 @@ class Dialog:
         *,
         uac: bool,
         state: DialogState,
-        local_uri: NameAddr,
-        remote_uri: NameAddr,
+        local_uri: NameAddr | str,
+        remote_uri: NameAddr | str,
         remote_target: URI | str,
         local_target: NameAddr | str | None = None,
         route_set: Iterable[NameAddr] = (),
@@ -245,7 +275,7 @@ class Dialog:
         # URI and NameAddr tree per field (memory per held call).
         self._from = _tagged(local_uri, dialog_id.local_tag)
         remote_tag = dialog_id.remote_tag
-        self._to = _tagged(remote_uri, remote_tag) if remote_tag else str(_without_tag(remote_uri))
+        self._to = _tagged(remote_uri, remote_tag) if remote_tag else _untagged_text(remote_uri)
         self._target = str(remote_target)
         self._contact = None if local_target is None else str(local_target)
         self._routes: tuple[str, ...] = tuple(str(r) for r in route_set)
@@ -355,8 +385,8 @@ class Dialog:
         *,
         over_tls: bool = True,
         local_target: NameAddr | str | None = None,
-        local_uri: NameAddr | None = None,
-        remote_uri: NameAddr | None = None,
+        local_uri: NameAddr | str | None = None,
+        remote_uri: NameAddr | str | None = None,
     ) -> Dialog:
         """The dialog a UAC creates on receiving ``response`` to ``request`` (12.1.2).
 
@@ -367,8 +397,9 @@ class Dialog:
         remote CSeq stays empty; our Contact in the request is the local target.
         The request's From and To are the local and remote URI.  A caller that has
         the Contact, From or To it wrote in the request at hand passes them
-        (``local_target``, ``local_uri``, ``remote_uri``): they are not read back from
-        the request then.  A 2xx without To tag (RFC 2543 peer) gives the empty
+        (``local_target``, ``local_uri``, ``remote_uri``; the From and To as
+        :class:`NameAddr` or as the text written): they are not read back from the
+        request then.  A 2xx without To tag (RFC 2543 peer) gives the empty
         remote tag.
 
         Raises ``ValueError`` for a response that cannot create a dialog (100,

@@ -118,8 +118,8 @@ class EarlyDialogs:
     ``key`` is the INVITE's Call-ID and From tag, shared by all those dialogs.
     With a ``table``, new dialogs are added to it and terminated ones removed.
     ``local_target``, ``local_uri`` and ``remote_uri`` are the Contact, From and To
-    the caller wrote in the INVITE, when it has them at hand (else each new dialog
-    reads them from the INVITE, see :meth:`Dialog.from_uac`).
+    the caller wrote in the INVITE, when it has them at hand, as values or as the text
+    written (else each new dialog reads them from the INVITE, see :meth:`Dialog.from_uac`).
     """
 
     __slots__ = ("dialogs", "invite", "key", "local_target", "local_uri", "remote_uri", "table")
@@ -130,8 +130,8 @@ class EarlyDialogs:
         table: DialogTable | None = None,
         *,
         local_target: NameAddr | str | None = None,
-        local_uri: NameAddr | None = None,
-        remote_uri: NameAddr | None = None,
+        local_uri: NameAddr | str | None = None,
+        remote_uri: NameAddr | str | None = None,
     ) -> None:
         #: The INVITE we sent.
         self.invite = invite
