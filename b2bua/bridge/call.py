@@ -407,6 +407,8 @@ class Call:
         """The caller's copy of a B-leg response to the INVITE (12.1.1: Record-Route copied)."""
         a = self._a
         out = relay_response(self._m.policy, a, response, to_tag=self.a_tag, contact=self.a_contact)
+        if a.to_tag is None:  # our tag was added to its To: the view, so none decodes it
+            out.headers.cache["to-tag"] = self.a_tag
         if 100 < response.status < 300:
             for value in a.headers.get_lines("Record-Route"):
                 out.headers.add("Record-Route", value)

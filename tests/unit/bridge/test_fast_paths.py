@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 
 from b2bua.bridge.call import _when_done
 from b2bua.sip import Request, parse_message
-from tests.unit.bridge.harness import Caller, Harness, sip_bytes
+from tests.unit.bridge.harness import CALLEE, Callee, Caller, Harness, sip_bytes
 
 
 def _run(d: Deferred[Any]) -> list[tuple[str, object, object]]:
@@ -93,3 +93,39 @@ def test_the_views_the_b_invite_carries_are_what_its_lines_decode_to(from_header
     assert cache["from-tag"] == decoded.from_tag
     assert cache["cseq"] == decoded.cseq
     assert cache["via"] == decoded.top_via
+
+
+@pytest.mark.parametrize(
+    "to_header",
+    [
+        "Bob <sip:bob@biloxi.example.com>",
+        "<sip:bob@biloxi.example.com>;tag",
+        '"B;tag=q" <sip:bob@biloxi.example.com;tag=u>;x=1',
+        "sip:bob@biloxi.example.com",
+    ],
+)
+def test_the_to_tag_view_of_our_responses_is_what_their_to_decodes_to(to_header: str) -> None:
+    h = Harness()
+    caller, callee = Caller(h), Callee(h, CALLEE)
+    caller.send(
+        sip_bytes(
+            "INVITE sip:bob@127.0.0.1:5060 SIP/2.0",
+            [
+                ("Via", caller.via),
+                ("From", "<sip:alice@atlanta.example.com>;tag=t1"),
+                ("To", to_header),
+                ("Call-ID", "c1@x"),
+                ("CSeq", "1 INVITE"),
+                ("Contact", caller.contact),
+            ],
+            b"",
+        )
+    )
+    [call] = h.manager.calls
+    for status in (180, 200):
+        callee.answer(status)
+        assert call.a_tx is not None
+        out = call.a_tx.last_response
+        assert out is not None and out.status == status
+        assert "to-tag" in out.headers.cache
+        assert out.headers.cache["to-tag"] == parse_message(out.to_bytes()).to_tag == call.a_tag
