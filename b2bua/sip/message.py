@@ -30,6 +30,7 @@ from .patterns import (
     TOP_VIA_LINE_RE,
     TOP_VIA_RE,
     UINT9_B,
+    VALUE,
     VIA_LIST_B,
 )
 from .uri import URI, parse_uri
@@ -183,6 +184,10 @@ def _tag_of(value: str, what: str) -> str | None:
     ``<...>``; values with quotes or without angle brackets are decoded in full, so
     a bad quote or addr-spec is an error here as it is in the full parse.
     """
+    m = _ONE_TAG_RE.fullmatch(value)
+    if m is not None:
+        tag: str | None = m.group(1)
+        return tag
     m = TAGGED_RE.fullmatch(value)
     if m is not None:
         params = m.group(1)
@@ -192,6 +197,11 @@ def _tag_of(value: str, what: str) -> str | None:
         return (tags[-1] or None) if tags else None  # the last wins, as in a dict
     return _tag_of_general(value, what)
 
+
+#: TAGGED_RE where the header parameters are one tag or none (the usual From and To):
+#: the tag in a group, what _tag_of finds for these values without a findall.
+#: (Empty alternatives rather than ``?``: a branch costs the matcher less than a repeat.)
+_ONE_TAG_RE = re.compile(rf'(?:"[^"\\\r\n]*"|)[^"<>]*<[^"<>]*>(?:;[Tt][Aa][Gg]=({VALUE})|)')
 
 #: The tag parameters in the header parameters TAGGED_RE matched (``;name[=value]``
 #: pairs whose values hold no ``;``): their values, "" for a tag without one.
@@ -226,6 +236,12 @@ _ESSENTIAL = (
 #: Header names already found to be tokens (bounded: odd input cannot grow it).
 _TOKEN_NAMES: set[str] = set()
 _TOKEN_NAMES_MAX = 512
+
+#: CSeq values already decoded, by their bytes: the same few ("1 INVITE", "2 BYE")
+#: come in message after message, and a CSeq is immutable, so messages share them.
+#: Emptied when full, so odd input cannot grow it without limit.
+_CSEQS: dict[bytes, CSeq] = {}
+_CSEQS_MAX = 512
 
 #: Marks a view that is not cached yet, where None is a valid view.
 _MISSING: Any = object()
@@ -264,8 +280,8 @@ class Message:
         """
         self.headers.compact()
 
-    def _first_value(self, key: str, name: str) -> str:
-        """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
+    def _first_raw(self, key: str, name: str) -> bytes:
+        """The first line of header ``key`` (a lookup key) as bytes; 400 when absent."""
         headers = self.headers
         first = headers._first
         if first is None:
@@ -275,7 +291,11 @@ class Message:
             value = None if i is None else headers._entries[i][2]
         if value is None:
             raise SIPParseError(400, f"missing {name} header")
-        return value.decode("utf-8", "surrogateescape")
+        return value
+
+    def _first_value(self, key: str, name: str) -> str:
+        """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
+        return self._first_raw(key, name).decode("utf-8", "surrogateescape")
 
     @property
     def call_id(self) -> str:
@@ -295,7 +315,14 @@ class Message:
         cache = self.headers.cache
         value: CSeq | None = cache.get("cseq")
         if value is None:
-            value = cache["cseq"] = parse_cseq(self._first_value("cseq", "CSeq"))
+            raw = self._first_raw("cseq", "CSeq")
+            value = _CSEQS.get(raw)
+            if value is None:
+                value = parse_cseq(decode(raw))
+                if len(_CSEQS) >= _CSEQS_MAX:
+                    _CSEQS.clear()
+                _CSEQS[raw] = value
+            cache["cseq"] = value
         return value
 
     @property

@@ -192,6 +192,21 @@ def test_cseq_fast_path_agrees(text: str) -> None:
     assert fast == general
 
 
+def test_cseq_views_are_shared_by_their_bytes_and_agree_with_the_general_code() -> None:
+    """Message.cseq keeps each CSeq it decodes by its bytes (bounded); bad values are
+    not kept and raise every time."""
+    first = parse_message(request("OPTIONS")).cseq
+    again = parse_message(request("OPTIONS")).cseq
+    assert again is first
+    assert first == parse_cseq_general(f"{first.number} {first.method}")
+    for i in range(message._CSEQS_MAX + 10):
+        assert parse_message(request("OPTIONS", cseq=f"{i} OPTIONS")).cseq.number == i
+    assert 0 < len(message._CSEQS) <= message._CSEQS_MAX
+    for _ in range(2):
+        with pytest.raises(SIPParseError, match="CSeq number out of range"):
+            parse_message(request("OPTIONS", cseq="4294967296 OPTIONS"))
+
+
 NASTY = [
     "a" * 20000 + "!",
     "a-" * 10000 + "!",
@@ -354,6 +369,13 @@ def test_remembered_values_and_names_are_bounded_and_never_excuse_a_bad_one() ->
         '"A" <sip:a@b.example.com>;tag=1;x',
         "<sip:a@b.example.com> ;tag=1",
         "sip:a@b.example.com;tag=1",
+        '"A" <sip:a@b.example.com>;TaG=x-1',
+        "A B <sip:a@b.example.com>",
+        "<sip:a@b.example.com>;tag=",
+        "<sip:a@b.example.com>;tag=[::1]:5",
+        '"A <sip:a@b.example.com>;tag=1',
+        '"A" x <sip:a@b.example.com>;tag=1',
+        "<sip:a@b.example.com>;tag=1 ",
     ],
 )
 def test_tags_read_by_the_pattern_are_the_general_code_tags(value: str) -> None:
