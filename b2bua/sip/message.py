@@ -188,6 +188,11 @@ def _tag_of(value: str, what: str) -> str | None:
     if m is not None:
         tag: str | None = m.group(1)
         return tag
+    return _tag_of_tagged(value, what)
+
+
+def _tag_of_tagged(value: str, what: str) -> str | None:
+    """_tag_of without _ONE_TAG_RE (the from_tag and to_tag views try it first)."""
     m = TAGGED_RE.fullmatch(value)
     if m is not None:
         params = m.group(1)
@@ -294,8 +299,20 @@ class Message:
         return value
 
     def _first_value(self, key: str, name: str) -> str:
-        """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
-        return self._first_raw(key, name).decode("utf-8", "surrogateescape")
+        """The first line of header ``key`` (a lookup key), decoded; 400 when absent.
+
+        _first_raw and a decode, written out: the views read it for every message.
+        """
+        headers = self.headers
+        first = headers._first
+        if first is None:
+            value = headers._value(key)  # builds the index (or reads a compacted blob)
+        else:
+            i = first.get(key)
+            value = None if i is None else headers._entries[i][2]
+        if value is None:
+            raise SIPParseError(400, f"missing {name} header")
+        return value.decode("utf-8", "surrogateescape")
 
     @property
     def call_id(self) -> str:
@@ -355,13 +372,14 @@ class Message:
             cache["via"] = via
         return via
 
-    def check_vias(self) -> None:
+    def check_vias(self, *, one_line: bool = False) -> None:
         """Decode the top Via; raise SIPParseError, as ``vias`` would, if any is malformed.
 
         A Via line in the usual shape is checked by one pattern, which for the first
         line also gives the top Via; only a line that does not match is decoded the
         general way (which accepts it or raises the exact error).  Nothing is built
-        for the Via values below the top one.
+        for the Via values below the top one.  ``one_line``: the caller knows there
+        is one Via line (the parser, which saw every line), so no other is looked for.
         """
         headers = self.headers
         cache = headers.cache
@@ -370,8 +388,12 @@ class Message:
             m = TOP_VIA_LINE_RE.fullmatch(self._first_value("via", "Via"))
             if m is not None:
                 cache["via"] = via_from_match(m)
+                if one_line:
+                    cache["vias-ok"] = True
+                    return
                 skip_first = True  # the whole first line matched
-        _ = self.top_via
+            else:
+                _ = self.top_via
         fast = VIA_LIST_B.fullmatch
         for key, _name, value, _raw in headers._entries:
             if key == "via":
@@ -411,7 +433,9 @@ class Message:
         cache = self.headers.cache
         tag: str | None = cache.get("from-tag", _MISSING)
         if tag is _MISSING:
-            tag = cache["from-tag"] = _tag_of(self._first_value("from", "From"), "From")
+            value = self._first_value("from", "From")
+            m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
+            tag = cache["from-tag"] = m.group(1) if m is not None else _tag_of_tagged(value, "From")
         return tag
 
     @property
@@ -420,7 +444,9 @@ class Message:
         cache = self.headers.cache
         tag: str | None = cache.get("to-tag", _MISSING)
         if tag is _MISSING:
-            tag = cache["to-tag"] = _tag_of(self._first_value("to", "To"), "To")
+            value = self._first_value("to", "To")
+            m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
+            tag = cache["to-tag"] = m.group(1) if m is not None else _tag_of_tagged(value, "To")
         return tag
 
     @property

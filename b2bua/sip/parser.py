@@ -228,7 +228,8 @@ _ESSENTIAL = (
 
 def _check_essentials(msg: Request | Response) -> None:
     """The headers the transaction layer relies on must be there and sane."""
-    index = msg.headers._index()
+    headers = msg.headers
+    index = headers._index()
     for key, name in _ESSENTIAL:
         if key not in index:
             raise SIPParseError(400, f"missing {name} header")
@@ -236,7 +237,8 @@ def _check_essentials(msg: Request | Response) -> None:
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SIPParseError(400, "CSeq method does not match the request method")
     _ = msg.call_id
-    msg.check_vias()  # decodes the top Via; the others are only checked
+    # decodes the top Via; the others are only checked (none when no name repeats)
+    msg.check_vias(one_line=len(index) == len(headers._entries))
     _ = (msg.from_tag, msg.to_tag)
 
 

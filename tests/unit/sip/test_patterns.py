@@ -380,3 +380,68 @@ def test_remembered_values_and_names_are_bounded_and_never_excuse_a_bad_one() ->
 )
 def test_tags_read_by_the_pattern_are_the_general_code_tags(value: str) -> None:
     assert _outcome(_tag_of, value, "To") == _outcome(_tag_of_general, value, "To")
+
+
+@pytest.mark.parametrize(
+    "vias",
+    [
+        ["Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1"],
+        ["Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1", "Via: SIP/2.0/UDP b.example.com"],
+        ["Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1", "Via: SIP/2.0/UDP b.example.com;x="],
+        ["Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/UDP b.example.com;;"],
+        ["Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1;ttl=256"],
+        ["Via: SIP/2.0/UDP  a.example.com ;branch=z9hG4bK1"],
+    ],
+)
+@pytest.mark.parametrize(
+    "route", [[], ["Route: <sip:r1.example.com>", "Route: <sip:r2.example.com>"]]
+)
+def test_parse_checks_the_vias_as_check_vias_does(vias: list[str], route: list[str]) -> None:
+    """parse_message checks one Via line alone when no header name repeats; whatever it
+    decides, check_vias on the same lines (looking at every line) decides the same."""
+    data = request("OPTIONS", *route)
+    data = data.replace(
+        b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n", b""
+    )
+    assert b"Via" not in data
+    data = data.replace(b"\r\n", ("\r\n" + "\r\n".join(vias) + "\r\n").encode(), 1)
+    parsed = _outcome(parse_message, data)
+    lines = [line.split(": ", 1) for line in vias]
+    general = Request("OPTIONS", "sip:b@example.com", Headers([(n, v) for n, v in lines]))
+    checked = _outcome(general.check_vias)
+    assert parsed[0] == checked[0]
+    if parsed[0] == "ok":
+        msg = parsed[1]
+        assert isinstance(msg, Request)
+        assert msg.top_via == general.top_via
+        assert len(msg.vias) == len(general.vias)
+    else:
+        assert parsed == checked
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf",
+        '"A" <sip:a@b.example.com>;tag=1;tag=2',
+        "<sip:a@b.example.com>;tag=",
+        "sip:a@b.example.com;tag=x",
+    ],
+)
+def test_the_tag_views_agree_with_the_general_code(value: str) -> None:
+    msg = build(
+        "OPTIONS sip:b@example.com SIP/2.0",
+        "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1",
+        f"From: {value}",
+        f"To: {value}",
+        "Call-ID: 1@a.example.com",
+        "CSeq: 1 OPTIONS",
+    )
+    parsed = _outcome(parse_message, msg)
+    general = _outcome(_tag_of_general, value, "From")
+    if parsed[0] == "ok":
+        m = parsed[1]
+        assert isinstance(m, Request)
+        assert ("ok", m.from_tag) == ("ok", m.to_tag) == general
+    else:
+        assert general[0] == "error"
