@@ -20,7 +20,7 @@ from .grammar import (
     unquote_param,
 )
 from .patterns import ADDR_SPEC_RE, CSEQ_RE, NAME_ADDR_RE, VIA
-from .uri import URI, builder_of, parse_uri, split_hostport, uri_from_parts
+from .uri import _PORTS, URI, _remember, builder_of, parse_uri, split_hostport, uri_from_parts
 
 MAX_CSEQ = 2**32 - 1
 MAX_DELTA_SECONDS = 2**32 - 1
@@ -116,13 +116,14 @@ def _via(
 def via_from_match(m: re.Match[str]) -> Via:
     """The Via of a match of patterns.VIA (transport, host, port, parameters groups).
 
-    The pattern has checked everything parse_via checks, so this only converts.
+    The pattern has checked everything parse_via checks, so this only converts (the
+    port through uri._PORTS, shared with the URIs: an int() costs more than a lookup).
     """
     transport, host, port, ptext = m.group(1, 2, 3, 4)
     return _via(
         _TRANSPORTS.get(transport) or transport.upper(),
         host,
-        None if port is None else int(port),
+        None if port is None else _PORTS.get(port) or _remember(_PORTS, port, int(port)),
         checked_params(ptext[1:]) if ptext else NO_PARAMS,
         "SIP/2.0",
     )

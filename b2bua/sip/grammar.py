@@ -158,8 +158,12 @@ def checked_params(text: str) -> dict[str, str | None]:
     """The ``name[=value]`` pairs of ``text`` (``;``-separated) as parse_params gives
     them, for a text a pattern has checked: no ``;`` or ``=`` inside a name or value.
 
-    Cutting at those characters costs less than a findall and a dict comprehension.
+    Cutting at those characters costs less than a findall and a dict comprehension;
+    a single pair (the usual tag, transport or lr) is cut without a loop.
     """
+    if ";" not in text:
+        name, _, value = text.partition("=")
+        return {name.lower(): value or None}
     params: dict[str, str | None] = {}
     for part in text.split(";"):
         name, _, value = part.partition("=")

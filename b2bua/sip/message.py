@@ -248,6 +248,12 @@ _TOKEN_NAMES_MAX = 512
 _CSEQS: dict[bytes, CSeq] = {}
 _CSEQS_MAX = 512
 
+#: Methods known to be tokens (the usual ones): validate() need not match them.
+_KNOWN_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK UPDATE INFO MESSAGE REFER "
+    "NOTIFY SUBSCRIBE PUBLISH".split()
+)
+
 #: Marks a view that is not cached yet, where None is a valid view.
 _MISSING: Any = object()
 
@@ -563,7 +569,7 @@ class Request(Message):
 
     def validate(self) -> None:
         """As Message.validate, plus the method token and the Request-URI."""
-        if not is_token(self.method):
+        if self.method not in _KNOWN_METHODS and not is_token(self.method):
             raise SIPParseError(400, "bad method")
         _ = self.request_uri
         super().validate()

@@ -35,6 +35,7 @@ from b2bua.sip.fields import (
     parse_via,
     parse_via_general,
 )
+from b2bua.sip.grammar import checked_params, is_token
 from b2bua.sip.message import _FAST_CHECKS, _VALUE_CHECKS, _tag_of, _tag_of_general
 from b2bua.sip.uri import URI, parse_uri, parse_uri_general
 from tests.unit.sip.sipdata import build, request
@@ -445,3 +446,23 @@ def test_the_tag_views_agree_with_the_general_code(value: str) -> None:
         assert ("ok", m.from_tag) == ("ok", m.to_tag) == general
     else:
         assert general[0] == "error"
+
+
+@pytest.mark.parametrize("text", ["tag=1", "lr", "Transport=UDP", "x=", "a=b;c", "A;b=C;a=d", ""])
+def test_checked_params_one_pair_agrees_with_the_loop(text: str) -> None:
+    looped: dict[str, str | None] = {}
+    for part in text.split(";"):
+        name, _, value = part.partition("=")
+        looped[name.lower()] = value or None
+    assert checked_params(text) == looped
+
+
+def test_methods_validate_does_not_match_are_tokens() -> None:
+    assert all(is_token(method) for method in message._KNOWN_METHODS)
+
+
+def test_via_ports_are_the_ports_parse_via_general_reads() -> None:
+    for port in ("5060", "05060", "0", "65535"):
+        text = f"SIP/2.0/UDP a.example.com:{port};branch=z9hG4bK1"
+        for _ in range(2):  # the second time from uri._PORTS
+            assert parse_via(text).port == parse_via_general(text).port == int(port)
