@@ -318,7 +318,10 @@ class Message:
             value = None if i is None else headers._entries[i][2]
         if value is None:
             raise SIPParseError(400, f"missing {name} header")
-        return value.decode("utf-8", "surrogateescape")
+        try:  # headers.decode(), written out
+            return value.decode()
+        except UnicodeDecodeError:
+            return value.decode("utf-8", "surrogateescape")
 
     @property
     def call_id(self) -> str:
@@ -565,7 +568,11 @@ class Request(Message):
         self._ruri = uri if isinstance(uri, URI) else None
 
     def _start_line(self) -> bytes:
-        return f"{self.method} {self.uri} {self.version}\r\n".encode("utf-8", "surrogateescape")
+        line = f"{self.method} {self.uri} {self.version}\r\n"
+        try:  # headers.encode(), written out
+            return line.encode()
+        except UnicodeEncodeError:
+            return line.encode("utf-8", "surrogateescape")
 
     def validate(self) -> None:
         """As Message.validate, plus the method token and the Request-URI."""
@@ -612,7 +619,11 @@ class Response(Message):
         return 200 <= self.status < 300
 
     def _start_line(self) -> bytes:
-        return f"{self.version} {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")
+        line = f"{self.version} {self.status} {self.reason}\r\n"
+        try:  # headers.encode(), written out
+            return line.encode()
+        except UnicodeEncodeError:
+            return line.encode("utf-8", "surrogateescape")
 
     def copy(self) -> Response:
         """An independent copy (headers copied, body shared)."""

@@ -311,6 +311,28 @@ def test_non_utf8_header_bytes_survive() -> None:
     assert b"\r\nX-Latin1: caf\xe9 \xff\r\n" in m.to_bytes()
 
 
+def test_non_utf8_bytes_survive_every_strict_first_decode_and_encode() -> None:
+    """get(), add(), the views and the start lines decode strictly first and fall back
+    to surrogateescape: the text is what surrogateescape alone gives."""
+    raw = b"caf\xe9 \xff"
+    text = raw.decode("utf-8", "surrogateescape")
+    h = Headers()
+    h.add("X-Latin1", text)
+    h.add("X-Utf8", "caf\u00e9")
+    assert h.raw("X-Latin1") == raw
+    assert h.get("X-Latin1") == text
+    assert h.raw("X-Utf8") == "caf\u00e9".encode()
+    assert h.get("X-Utf8") == "caf\u00e9"
+    data = request("OPTIONS", uri="sip:b@example.com;x=cafe")
+    data = data.replace(b";x=cafe", b";x=caf\xe9\xff", 1)
+    m = parse_message(data)
+    assert isinstance(m, Request)
+    assert m.uri == "sip:b@example.com;x=" + b"caf\xe9\xff".decode("utf-8", "surrogateescape")
+    assert m.to_bytes().startswith(b"OPTIONS sip:b@example.com;x=caf\xe9\xff SIP/2.0\r\n")
+    resp = Response(200, "caf" + text)
+    assert resp.to_bytes().startswith(b"SIP/2.0 200 caf" + raw + b"\r\n")
+
+
 def test_header_section_order_is_kept() -> None:
     data = request("INVITE", *ODD_HEADERS)
     m = parse_message(data)
