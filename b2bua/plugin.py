@@ -38,7 +38,6 @@ from types import MappingProxyType, ModuleType
 from typing import Any, cast
 
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, succeed
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface.exceptions import Invalid
 from zope.interface.interface import InterfaceClass
@@ -47,6 +46,7 @@ from zope.interface.verify import verifyObject
 from . import interfaces
 from .config import Config, ConfigError, PluginConfig
 from .interfaces import ICallFeature, ILocationService, IPluginService, IRouter
+from .logs import Logger
 from .routing import Decision, Reject, RequestContext, Routes
 from .sip import URI, Request, Response
 

@@ -33,10 +33,10 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .config import Config, ConfigError, load_config
+from .logs import Logger
 from .plugin import DIR_PACKAGE_PREFIX, PluginRuntime, Plugins, load_plugins
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import Any
 from twisted.application import service
 from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
-from twisted.logger import ILogObserver, Logger
+from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.components import Componentized
 
@@ -27,7 +27,7 @@ from .bridge.manager import Router
 from .bridge.requester import Requester
 from .bridge.tu import ServerUser
 from .config import Config, ConfigError, load_config
-from .logs import make_observer
+from .logs import Logger, make_observer, set_floor
 from .plugin import PluginRuntime, Plugins, discover_plugins, format_plugin_list, load_plugins
 from .registrar import LocationService, build_registrar
 from .reload import Reloader
@@ -233,12 +233,14 @@ class B2BUAService(service.MultiService):
         self.transport.send_response(response, origin)
 
     def setServiceParent(self, parent: Any) -> None:
-        """Also give twistd our log observer (twistd asks the application for one)."""
+        """Also give twistd our log observer (twistd asks the application for one), and
+        drop events below its level where they are emitted (``logs.set_floor``)."""
         super().setServiceParent(parent)  # type: ignore[no-untyped-call]
         if isinstance(parent, Componentized):
             parent.setComponent(  # type: ignore[no-untyped-call]
                 ILogObserver, make_observer(self.config.logging)
             )
+            set_floor(self.config.logging.level)
 
     def privilegedStartService(self) -> None:
         """Bind the sockets; a port that cannot be bound is a clean start-up error."""
@@ -354,6 +356,7 @@ class B2BUAService(service.MultiService):
         if self._previous_hup is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGHUP, self._previous_hup)
+        set_floor(None)
 
 
 def install_plugins(calls: CallManager, plugins: Plugins, *, routers: bool = True) -> None:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from gcwrap import GCTimer  # noqa: E402  (bench/, beside this script)
 
 from b2bua.config import parse_config  # noqa: E402
-from b2bua.logs import make_observer  # noqa: E402
+from b2bua.logs import make_observer, set_floor  # noqa: E402
 from b2bua.plugin import load_plugins  # noqa: E402
 from b2bua.service import B2BUAService  # noqa: E402
 
@@ -271,6 +271,7 @@ def run(
     globalLogBeginner.beginLoggingTo(
         [make_observer(config.logging, io.StringIO())], redirectStandardIO=False
     )
+    set_floor(config.logging.level)  # as the service does under twistd (setServiceParent)
     service = B2BUAService(config, reactor=reactor, plugins=load_plugins(config))
     service.startService()  # binds the fake port, freezes start-up objects like production
     if gc_threshold:  # experiments: override the server's collector thresholds

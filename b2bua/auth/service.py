@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..interfaces import IAuthenticator
+from ..logs import Logger
 from ..sip import Origin, Request
 from ..sip.digest import Credentials
 from .policy import AuthOutcome, AuthSettings, DigestPolicy, Refuse

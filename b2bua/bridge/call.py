@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..dialog import (
@@ -31,6 +30,7 @@ from ..dialog import (
     TwoXXRetransmitter,
     conflict_response,
 )
+from ..logs import Logger
 from ..routing import CallInfo, Reject, RequestContext, Routes, Target
 from ..sip import (
     URI,

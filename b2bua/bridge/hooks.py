@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.logger import Logger
-
+from ..logs import Logger
 from ..routing import Reject
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.logger import Logger
 
 from ..dialog import Dialog, DialogError, DialogId, no_dialog_response
+from ..logs import Logger
 from ..routing import DEFAULT_FAILOVER_STATUSES, RequestContext
 from ..sip import Address, Origin, Request, Response, SIPParseError, response_for
 from ..transaction import InviteServerTransaction, ServerTransaction, TimerConfig

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from twisted.logger import Logger
-
+from ..logs import Logger
 from ..sip import Origin, Request, Response
 from ..transaction import ServerTransaction
 from ..transaction.failures import TransactionFailure

@@ -18,12 +18,13 @@ from typing import Any, Protocol
 from twisted.application import service
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IDelayedCall
-from twisted.logger import Logger, LogLevel
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..interfaces import ILocationService
 from ..location import Binding
+from ..logs import Logger
 
 __all__ = ["BindingStore", "LocationService", "NoStore"]
 

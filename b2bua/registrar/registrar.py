@@ -12,10 +12,10 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..interfaces import ILocationService
+from ..logs import Logger
 from ..sip import Request, Response
 from ..transaction import ServerTransaction
 from .rules import (

@@ -28,7 +28,6 @@ from service_identity import VerificationError
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError, MessageLengthError
-from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
@@ -44,6 +43,7 @@ from b2bua.sip import (
 )
 from b2bua.sip.address import is_ip_literal
 
+from ..logs import Logger, trace
 from .config import ListenerConfig, TLSConfig
 from .contract import Receiver
 from .protocols import (
@@ -71,9 +71,6 @@ from .stun import binding_response, is_stun
 from .tls import ClientTLS, server_options
 
 log = Logger()
-#: The SIP message trace (b2bua.logs shows it when ``sip_trace`` is configured).
-TRACE_NAMESPACE = "b2bua.trace"
-trace = Logger(namespace=TRACE_NAMESPACE)
 
 #: Seconds a TCP/TLS connection may stay without traffic before we close it.
 #: Ten minutes outlives INVITE transactions and typical registration refreshes

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
-from twisted.logger import Logger
 from twisted.names import dns
 from twisted.names.error import DNSNameError
 from twisted.python.failure import Failure
@@ -42,6 +41,7 @@ from twisted.python.failure import Failure
 from b2bua.sip import URI, Address
 from b2bua.sip.address import is_ip_literal
 
+from ..logs import Logger
 from .routing import default_port, normalize_ip, strip_brackets
 
 log = Logger()

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..auth.policy import Accept, AuthOutcome, Refuse
+from ..logs import Logger
 from ..sip import Origin, Request, Response, SIPParseError, response_for, salvage_request
 from ..transaction import ServerTransaction
 from .checks import check_request, error_response
