@@ -191,6 +191,17 @@ def _tag_of(value: str, what: str) -> str | None:
     return _tag_of_tagged(value, what)
 
 
+def _read_tag(raw: bytes, what: str) -> str | None:
+    """The tag of a From or To line's bytes (as _tag_of), kept in _TAGS."""
+    value = decode(raw)
+    m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
+    tag: str | None = m.group(1) if m is not None else _tag_of_tagged(value, what)
+    if len(_TAGS) >= _LINE_VIEWS_MAX:
+        _TAGS.clear()
+    _TAGS[raw] = tag
+    return tag
+
+
 def _tag_of_tagged(value: str, what: str) -> str | None:
     """_tag_of without _ONE_TAG_RE (the from_tag and to_tag views try it first)."""
     m = TAGGED_RE.fullmatch(value)
@@ -247,6 +258,15 @@ _TOKEN_NAMES_MAX = 512
 #: Emptied when full, so odd input cannot grow it without limit.
 _CSEQS: dict[bytes, CSeq] = {}
 _CSEQS_MAX = 512
+
+#: Call-IDs and From/To tags already read, by the bytes of their header line: each
+#: comes in several messages of a call (the INVITE, ACK and BYE of a caller; the
+#: answers to our requests), and the view is a function of those bytes alone (a
+#: str, or None for no tag; values that raise are not kept).  Emptied when full, so
+#: odd input cannot grow them without limit.
+_CALL_IDS: dict[bytes, str] = {}
+_TAGS: dict[bytes, str | None] = {}
+_LINE_VIEWS_MAX = 1024
 
 #: Methods known to be tokens (the usual ones): validate() need not match them.
 _KNOWN_METHODS = frozenset(
@@ -329,9 +349,15 @@ class Message:
         cache = self.headers.cache
         value: str | None = cache.get("call-id")
         if value is None:
-            value = self._first_value("call-id", "Call-ID").strip(" \t")
-            if _CALL_ID_RE.fullmatch(value) is None:
-                raise SIPParseError(400, "malformed Call-ID")
+            raw = self._first_raw("call-id", "Call-ID")
+            value = _CALL_IDS.get(raw)
+            if value is None:
+                value = decode(raw).strip(" \t")
+                if _CALL_ID_RE.fullmatch(value) is None:
+                    raise SIPParseError(400, "malformed Call-ID")
+                if len(_CALL_IDS) >= _LINE_VIEWS_MAX:
+                    _CALL_IDS.clear()
+                _CALL_IDS[raw] = value
             cache["call-id"] = value
         return value
 
@@ -442,9 +468,11 @@ class Message:
         cache = self.headers.cache
         tag: str | None = cache.get("from-tag", _MISSING)
         if tag is _MISSING:
-            value = self._first_value("from", "From")
-            m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
-            tag = cache["from-tag"] = m.group(1) if m is not None else _tag_of_tagged(value, "From")
+            raw = self._first_raw("from", "From")
+            tag = _TAGS.get(raw, _MISSING)
+            if tag is _MISSING:
+                tag = _read_tag(raw, "From")
+            cache["from-tag"] = tag
         return tag
 
     @property
@@ -453,9 +481,11 @@ class Message:
         cache = self.headers.cache
         tag: str | None = cache.get("to-tag", _MISSING)
         if tag is _MISSING:
-            value = self._first_value("to", "To")
-            m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
-            tag = cache["to-tag"] = m.group(1) if m is not None else _tag_of_tagged(value, "To")
+            raw = self._first_raw("to", "To")
+            tag = _TAGS.get(raw, _MISSING)
+            if tag is _MISSING:
+                tag = _read_tag(raw, "To")
+            cache["to-tag"] = tag
         return tag
 
     @property
