@@ -155,23 +155,44 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
     first: dict[str, int] = {}
     names = NAMES
     single = _SINGLE
+    known_lines = _LINES
     for i, line in enumerate(lines):
         if not i:
             continue  # the start line
-        name_b, colon, value = line.partition(b":")
-        known = names.get(name_b)
-        if known is None or not colon:
-            if not colon or not name_b:
-                raise SIPParseError(400, "header line without a name and colon")
-            known = name_and_key(name_b.rstrip(b" \t"))
-        name, key = known
+        entry = known_lines.get(line)
+        if entry is None:
+            name_b, colon, value = line.partition(b":")
+            known = names.get(name_b)
+            if known is None or not colon:
+                if not colon or not name_b:
+                    raise SIPParseError(400, "header line without a name and colon")
+                known = name_and_key(name_b.rstrip(b" \t"))
+            name, key = known
+            entry = (key, name, value.strip(b" \t"), line)
+            if key not in _UNIQUE_LINES:
+                if len(known_lines) >= _LINES_MAX:
+                    known_lines.clear()
+                known_lines[line] = entry
+        else:
+            key = entry[0]
         if key not in first:
             first[key] = i - 1
         elif key in single:
-            raise SIPParseError(400, f"more than one {name} header")
-        entries.append((key, name, value.strip(b" \t"), line))
+            raise SIPParseError(400, f"more than one {entry[1]} header")
+        entries.append(entry)
     msg.headers = Headers._from_entries(entries, first)
     return msg
+
+
+#: Header lines already cut into their entry, by the line's bytes: CSeq, Contact,
+#: Max-Forwards, Content-Type, Content-Length... come again and again the same, and
+#: an entry is a function of its line alone (and immutable, so messages share it).
+#: Lines of the headers that differ in every message or call are not kept, so they
+#: do not push the others out.  Emptied when full, so odd input cannot grow it
+#: without limit.  Only parse_head's loop for the usual head reads it.
+_LINES: dict[bytes, Entry] = {}
+_LINES_MAX = 512
+_UNIQUE_LINES = frozenset({"via", "from", "to", "call-id"})
 
 
 def _general_headers(head: bytes, lines: list[bytes], limits: Limits) -> Headers:
