@@ -267,6 +267,10 @@ _CSEQS_MAX = 512
 _CALL_IDS: dict[bytes, str] = {}
 _TAGS: dict[bytes, str | None] = {}
 _LINE_VIEWS_MAX = 1024
+#: The top Via of Via lines that TOP_VIA_LINE_RE matched whole, by the line's bytes:
+#: branches are unique per transaction, but the answers to one request (a 180 and a
+#: 200) carry the same line.  Bounded as the tables above.
+_VIA_LINES: dict[bytes, Via] = {}
 
 #: Methods known to be tokens (the usual ones): validate() need not match them.
 _KNOWN_METHODS = frozenset(
@@ -411,7 +415,8 @@ class Message:
         """Decode the top Via; raise SIPParseError, as ``vias`` would, if any is malformed.
 
         A Via line in the usual shape is checked by one pattern, which for the first
-        line also gives the top Via; only a line that does not match is decoded the
+        line also gives the top Via (kept in _VIA_LINES, for the next answer bringing
+        the same line); only a line that does not match is decoded the
         general way (which accepts it or raises the exact error).  Nothing is built
         for the Via values below the top one.  ``one_line``: the caller knows there
         is one Via line (the parser, which saw every line), so no other is looked for.
@@ -420,9 +425,17 @@ class Message:
         cache = headers.cache
         skip_first = False
         if "via" not in cache:
-            m = TOP_VIA_LINE_RE.fullmatch(self._first_value("via", "Via"))
-            if m is not None:
-                cache["via"] = via_from_match(m)
+            raw = self._first_raw("via", "Via")
+            via = _VIA_LINES.get(raw)
+            if via is None:
+                m = TOP_VIA_LINE_RE.fullmatch(decode(raw))
+                if m is not None:
+                    via = via_from_match(m)
+                    if len(_VIA_LINES) >= _LINE_VIEWS_MAX:
+                        _VIA_LINES.clear()
+                    _VIA_LINES[raw] = via
+            if via is not None:
+                cache["via"] = via
                 if one_line:
                     cache["vias-ok"] = True
                     return
