@@ -53,6 +53,7 @@ from b2bua.plugin_options import (
     table_array,
 )
 from b2bua.sip import URI, Request, SIPParseError, parse_uri
+from b2bua.sip.bounded import remember
 
 if TYPE_CHECKING:
     from b2bua.plugin import PluginContext
@@ -124,10 +125,7 @@ class Route:
         decisions = self._decisions
         routes = decisions.get(user)
         if routes is None:
-            routes = self._targets_for(user)
-            if len(decisions) >= _DECISIONS_MAX:
-                decisions.clear()
-            decisions[user] = routes
+            routes = remember(decisions, user, self._targets_for(user), _DECISIONS_MAX)
         return routes
 
     def _targets_for(self, user: str | None) -> Routes:

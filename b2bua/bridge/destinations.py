@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..dialog import Dialog, next_hop, next_hop_text
 from ..sip import URI, Address, Origin
 from ..sip.address import DEFAULT_PORTS, is_ip_literal
+from ..sip.bounded import remember
 
 
 def literal_target(uri: URI, default_transport: str = "UDP") -> Address | None:
@@ -37,9 +38,7 @@ def dialog_destination(dialog: Dialog, fallback: Address | None) -> Address | No
         found = hops[key]
     else:
         found = literal_target(next_hop(dialog), default)
-        if len(hops) >= _HOPS_MAX:
-            hops.clear()
-        hops[key] = found
+        remember(hops, key, found, _HOPS_MAX)
     return found or fallback
 
 

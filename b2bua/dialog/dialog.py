@@ -24,6 +24,7 @@ from ..sip import (
     parse_uri,
     response_for,
 )
+from ..sip.bounded import remember
 from .prack import rseq_of
 
 #: The largest CSeq number (RFC 3261 8.1.1.5: a 32-bit unsigned integer).
@@ -177,9 +178,7 @@ def _contact_target(message: Request | Response) -> str | None:
     uri = _contact_uri(message)
     text = None if uri is None else str(uri)
     if headers.count("Contact") == 1:  # the one line decides alone
-        if len(targets) >= _TARGETS_MAX:
-            targets.clear()
-        targets[raw] = text
+        remember(targets, raw, text, _TARGETS_MAX)
     return text
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounded import remember
 from .errors import SIPParseError
 from .grammar import (
     NO_PARAMS,
@@ -20,7 +21,7 @@ from .grammar import (
     unquote_param,
 )
 from .patterns import ADDR_SPEC_RE, CSEQ_RE, NAME_ADDR_RE, VIA
-from .uri import _PORTS, URI, _remember, builder_of, parse_uri, split_hostport, uri_from_parts
+from .uri import _PORTS, _SHARED_MAX, URI, builder_of, parse_uri, split_hostport, uri_from_parts
 
 MAX_CSEQ = 2**32 - 1
 MAX_DELTA_SECONDS = 2**32 - 1
@@ -123,7 +124,9 @@ def via_from_match(m: re.Match[str]) -> Via:
     via: Any = _new(_ViaBuilder)  # _via(...), written out: a call costs a tenth here
     via.transport = _TRANSPORTS.get(transport) or transport.upper()
     via.host = host
-    via.port = None if port is None else _PORTS.get(port) or _remember(_PORTS, port, int(port))
+    via.port = (
+        None if port is None else _PORTS.get(port) or remember(_PORTS, port, int(port), _SHARED_MAX)
+    )
     via.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
     via.protocol = "SIP/2.0"
     via.__class__ = Via

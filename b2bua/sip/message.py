@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .bounded import remember
 from .errors import SIPParseError
 from .fields import (
     MAX_DELTA_SECONDS,
@@ -196,10 +197,7 @@ def _read_tag(raw: bytes, what: str) -> str | None:
     value = decode(raw)
     m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
     tag: str | None = m.group(1) if m is not None else _tag_of_tagged(value, what)
-    if len(_TAGS) >= _LINE_VIEWS_MAX:
-        _TAGS.clear()
-    _TAGS[raw] = tag
-    return tag
+    return remember(_TAGS, raw, tag, _LINE_VIEWS_MAX)
 
 
 def _tag_of_tagged(value: str, what: str) -> str | None:
@@ -359,9 +357,7 @@ class Message:
                 value = decode(raw).strip(" \t")
                 if _CALL_ID_RE.fullmatch(value) is None:
                     raise SIPParseError(400, "malformed Call-ID")
-                if len(_CALL_IDS) >= _LINE_VIEWS_MAX:
-                    _CALL_IDS.clear()
-                _CALL_IDS[raw] = value
+                remember(_CALL_IDS, raw, value, _LINE_VIEWS_MAX)
             cache["call-id"] = value
         return value
 
@@ -375,9 +371,7 @@ class Message:
             value = _CSEQS.get(raw)
             if value is None:
                 value = parse_cseq(decode(raw))
-                if len(_CSEQS) >= _CSEQS_MAX:
-                    _CSEQS.clear()
-                _CSEQS[raw] = value
+                remember(_CSEQS, raw, value, _CSEQS_MAX)
             cache["cseq"] = value
         return value
 
@@ -430,10 +424,7 @@ class Message:
             if via is None:
                 m = TOP_VIA_LINE_RE.fullmatch(decode(raw))
                 if m is not None:
-                    via = via_from_match(m)
-                    if len(_VIA_LINES) >= _LINE_VIEWS_MAX:
-                        _VIA_LINES.clear()
-                    _VIA_LINES[raw] = via
+                    via = remember(_VIA_LINES, raw, via_from_match(m), _LINE_VIEWS_MAX)
             if via is not None:
                 cache["via"] = via
                 if one_line:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .bounded import remember
 from .errors import SIPParseError
 from .headers import NAMES, Entry, Headers, header_key, name_and_key
 from .message import _SINGLE, ANSWER_HEADERS, Request, Response
@@ -75,10 +76,8 @@ def _status_line(line: bytes) -> tuple[int, str, str]:
     reason = parts[2] if len(parts) == 3 else b""
     if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
         raise SIPParseError(400, "bad reason phrase")
-    if len(_STATUS_LINES) >= _STATUS_LINES_MAX:
-        _STATUS_LINES.clear()
-    found = _STATUS_LINES[line] = (int(code), reason.decode("utf-8", "surrogateescape"), version)
-    return found
+    found = (int(code), reason.decode("utf-8", "surrogateescape"), version)
+    return remember(_STATUS_LINES, line, found, _STATUS_LINES_MAX)
 
 
 def _parse_start_line(line: bytes, limits: Limits) -> Request | Response:
@@ -170,9 +169,7 @@ def parse_head(head: bytes, limits: Limits) -> Request | Response:
             name, key = known
             entry = (key, name, value.strip(b" \t"), line)
             if key not in _UNIQUE_LINES:
-                if len(known_lines) >= _LINES_MAX:
-                    known_lines.clear()
-                known_lines[line] = entry
+                remember(known_lines, line, entry, _LINES_MAX)
         else:
             key = entry[0]
         if key not in first:

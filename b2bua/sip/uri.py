@@ -6,8 +6,9 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
+from .bounded import remember
 from .errors import SIPParseError
 from .grammar import NO_HEADERS, NO_PARAMS, checked_params, format_params, no_headers, no_params
 from .patterns import SIP_URI_RE
@@ -326,7 +327,6 @@ def builder_of(cls: type) -> type:
 
 
 _new = object.__new__
-T = TypeVar("T")
 _URIBuilder = builder_of(URI)
 _URI_FIELDS = frozenset(vars(URI)["__slots__"])
 
@@ -346,14 +346,6 @@ _PORTS: dict[str, int] = {}
 _SHARED_MAX = 1024
 
 
-def _remember(table: dict[str, T], text: str, value: T) -> T:
-    """Keep ``value`` as the shared one for ``text`` in ``table`` (_HOSTS, _PORTS)."""
-    if len(table) >= _SHARED_MAX:
-        table.clear()
-    table[text] = value
-    return value
-
-
 def uri_from_parts(
     scheme: str, user: str | None, password: str | None, host: str, port: str | None, ptext: str
 ) -> URI:
@@ -363,8 +355,10 @@ def uri_from_parts(
     uri.scheme = _SCHEMES.get(scheme) or scheme.lower()
     uri.user = user
     uri.password = password
-    uri.host = _HOSTS.get(host) or _remember(_HOSTS, host, host)
-    uri.port = None if port is None else _PORTS.get(port) or _remember(_PORTS, port, int(port))
+    uri.host = _HOSTS.get(host) or remember(_HOSTS, host, host, _SHARED_MAX)
+    uri.port = (
+        None if port is None else _PORTS.get(port) or remember(_PORTS, port, int(port), _SHARED_MAX)
+    )
     uri.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
     uri.headers = NO_HEADERS
     uri.opaque = None
