@@ -121,17 +121,16 @@ def via_from_match(m: re.Match[str]) -> Via:
     port through uri._PORTS, shared with the URIs: an int() costs more than a lookup).
     """
     transport, host, port, ptext = m.groups()  # the four groups of patterns.VIA
-    via: Any = _new(_ViaBuilder)  # _via(...), written out: a call costs a tenth here
-    via.transport = _TRANSPORTS.get(transport) or transport.upper()
-    via.host = host
-    via.port = (
-        None if port is None else _PORTS.get(port) or remember(_PORTS, port, int(port), _SHARED_MAX)
+    shared_port = _PORTS.get(port) if port is not None else None
+    if port is not None and shared_port is None:
+        shared_port = remember(_PORTS, port, int(port), _SHARED_MAX)
+    return _via(
+        _TRANSPORTS.get(transport) or transport.upper(),
+        host,
+        shared_port,
+        checked_params(ptext[1:]) if ptext else NO_PARAMS,
+        "SIP/2.0",
     )
-    via.params = checked_params(ptext[1:]) if ptext else NO_PARAMS
-    via.protocol = "SIP/2.0"
-    via.__class__ = Via
-    built: Via = via
-    return built
 
 
 def parse_via(text: str) -> Via:

@@ -327,19 +327,8 @@ class Message:
         return value
 
     def _first_value(self, key: str, name: str) -> str:
-        """The first line of header ``key`` (a lookup key), decoded; 400 when absent.
-
-        _first_raw and a decode, written out: the views read it for every message.
-        """
-        headers = self.headers
-        first = headers._first
-        if first is None:
-            value = headers._value(key)  # builds the index (or reads a compacted blob)
-        else:
-            i = first.get(key)
-            value = None if i is None else headers._entries[i][2]
-        if value is None:
-            raise SIPParseError(400, f"missing {name} header")
+        """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
+        value = self._first_raw(key, name)
         try:  # headers.decode(), written out
             return value.decode()
         except UnicodeDecodeError:
