@@ -6,22 +6,25 @@ duration expire in the order they were started: a :class:`collections.deque` per
 delay, appended on the right and expired from the left, keeps them sorted for
 free.  A single ``clock.callLater`` is armed for the earliest deadline across the
 queues and re-armed only when that changes.  Starting and cancelling a timer are
-O(1) and cost one small tuple, against a Twisted ``DelayedCall``, its bound
-methods and a Python-level heap insertion per timer (the reactor's heap compares
-``DelayedCall`` objects in Python).
+O(1) and allocate no object the garbage collector tracks, against a Twisted
+``DelayedCall``, its bound methods and a Python-level heap insertion per timer
+(the reactor's heap compares ``DelayedCall`` objects in Python).
 
 A timer lives in an attribute ("slot") of its owner, e.g. a transaction's
 ``_timer_t``: :meth:`Scheduler.start` stores the timer's sequence number there
 and keeps ``(owner, slot, handler)`` in a dict of live timers under that number;
-the queue gets only ``(deadline, seq)``.  Cancelling removes the dict entry and
-clears the slot, O(1), and lets go of the owner at once.  The queue entry stays
-(lazy cancellation) and is skipped when it comes due because its number is no
-longer live; made only of atoms (a float and an int), it is untracked by the
-garbage collector at its first collection, so a cancelled 32 s timer costs the
-collector nothing.  (An entry that held its owner kept a whole finished
-transaction alive, and tracked, until the cancelled timer's deadline.)  When no
-timer is live any more the queues are dropped and the clock call cancelled, so
-an idle layer holds nothing.
+the queue gets only the deadline and the number, in two parallel deques (a float
+and an int: no tuple).  Cancelling removes the dict entry and clears the slot,
+O(1), and lets go of the owner at once.  The queue entry stays (lazy
+cancellation) and is skipped when it comes due because its number is no longer
+live.  Being two atoms, it is invisible to the garbage collector: a cancelled
+32 s timer (most of them: B, F, H...) costs a collection nothing.  A tuple per
+entry was tracked until the first collection after it, and at a few hundred
+calls per second those tuples were a fifth of what each young collection
+scanned, lengthening the pause.  (An entry that held its owner kept a whole
+finished transaction alive, and tracked, until the cancelled timer's deadline.)
+When no timer is live any more the queues are dropped and the clock call
+cancelled, so an idle layer holds nothing.
 
 Queues are keyed by the delay, or by a caller's *lane* (:meth:`Scheduler.start_at`)
 for timers whose deadlines a caller knows to be non-decreasing, e.g. the expiry of
@@ -60,10 +63,21 @@ Handler = Callable[[Any], object]
 #: What a timer slot holds: the timer's sequence number (its key among the live timers).
 Entry = int
 
-#: What a queue holds: (deadline, sequence number), atoms only.
-_Queued = tuple[float, int]
-
 _NEVER = float("inf")
+
+
+class _Queue:
+    """The timers of one delay or lane, in start order: deadlines and sequence numbers
+    in two parallel deques, so an entry is two atoms and no tracked object."""
+
+    __slots__ = ("deadlines", "seqs")
+
+    def __init__(self) -> None:
+        self.deadlines: deque[float] = deque()
+        self.seqs: deque[int] = deque()
+
+    def __len__(self) -> int:
+        return len(self.seqs)
 
 
 class Scheduler:
@@ -90,7 +104,7 @@ class Scheduler:
         self._clock = clock
         #: the clock call is due on multiples of this (0: at the earliest deadline)
         self._resolution = resolution
-        self._queues: dict[object, deque[_Queued]] = {}
+        self._queues: dict[object, _Queue] = {}
         self._call: DelayedCall | None = None
         self._armed_at = _NEVER
         #: the live timers: sequence number -> (owner, slot, handler)
@@ -143,8 +157,9 @@ class Scheduler:
         live[seq] = (owner, slot, handler)
         queue = self._queues.get(lane)
         if queue is None:
-            queue = self._queues[lane] = deque()
-        queue.append((deadline, seq))
+            queue = self._queues[lane] = _Queue()
+        queue.deadlines.append(deadline)
+        queue.seqs.append(seq)
         if deadline < self._armed_at and not self._running:
             self._arm(deadline)
 
@@ -188,13 +203,14 @@ class Scheduler:
         limit = self._seq  # entries started from a handler wait for the next call
         # A heap of the due queues' heads, (deadline, seq, queue): (deadline, seq) is
         # unique, so the queues themselves are never compared.
-        due: list[tuple[float, int, deque[_Queued]]] = []
+        due: list[tuple[float, int, _Queue]] = []
         live = self._live
         for queue in self._queues.values():
-            if queue:
-                head = queue[0]
-                if head[0] <= now and head[1] < limit:
-                    due.append((head[0], head[1], queue))
+            seqs = queue.seqs
+            if seqs:
+                deadline = queue.deadlines[0]
+                if deadline <= now and seqs[0] < limit:
+                    due.append((deadline, seqs[0], queue))
         heapify(due)
         try:
             while due:
@@ -203,25 +219,30 @@ class Scheduler:
                 # (the root's children hold the next smallest): no heap work per timer.
                 if len(due) > 1:
                     other = due[1] if len(due) == 2 or due[1] < due[2] else due[2]
-                    bound = (other[0], other[1])
+                    bound_deadline, bound_seq = other[0], other[1]
                 else:
-                    bound = (now, limit)
-                popleft = queue.popleft
+                    bound_deadline, bound_seq = now, limit
+                deadlines = queue.deadlines
+                seqs = queue.seqs
                 while True:
-                    timer = live.pop(popleft()[1], None)
+                    deadlines.popleft()
+                    timer = live.pop(seqs.popleft(), None)
                     if timer is not None:
                         owner, slot, handler = timer
                         setattr(owner, slot, None)
                         handler(owner)
-                    if not queue:
+                    if not seqs:
                         heappop(due)
                         break
-                    head = queue[0]
-                    if head[0] > now or head[1] >= limit:
+                    deadline = deadlines[0]
+                    seq = seqs[0]
+                    if deadline > now or seq >= limit:
                         heappop(due)
                         break
-                    if head > bound:
-                        heapreplace(due, (head[0], head[1], queue))
+                    if deadline > bound_deadline or (
+                        deadline == bound_deadline and seq > bound_seq
+                    ):
+                        heapreplace(due, (deadline, seq, queue))
                         break
         finally:
             self._running = False
@@ -234,9 +255,9 @@ class Scheduler:
         earliest = _NEVER
         empty: list[object] = []
         for delay, queue in self._queues.items():
-            if queue:
-                if queue[0][0] < earliest:
-                    earliest = queue[0][0]
+            if queue.seqs:
+                if queue.deadlines[0] < earliest:
+                    earliest = queue.deadlines[0]
             else:
                 empty.append(delay)
         for delay in empty:
