@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .client import ClientTransaction
     from .failures import TransactionFailure
     from .layer import TransactionLayer
+    from .matching import Key
     from .scheduler import Entry, Handler
     from .server import ServerTransaction
     from .timers import TransportTimers
@@ -72,7 +73,7 @@ class Transaction:
         layer: TransactionLayer,
         request: Request,
         branch: str,
-        key: tuple[object, ...],
+        key: Key,
         timers: TransportTimers,
     ) -> None:
         self._state = self.initial_state

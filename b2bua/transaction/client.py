@@ -21,6 +21,7 @@ from ..sip import Address, Headers, Request, Response
 from .base import NULL_USER, Transaction, TransactionState
 from .failures import FailureKind, SynthesizedResponse, TransactionFailure
 from .ghosts import ICT_ACCEPTED, ICT_COMPLETED, NICT_COMPLETED
+from .matching import client_key
 
 if TYPE_CHECKING:
     from .interfaces import ClientTransactionUser
@@ -250,7 +251,7 @@ class InviteClientTransaction(ClientTransaction):
         # RFC 3261 9.1: give up on the INVITE 64*T1 after the CANCEL if no final arrives.
         self._start_timeout(self._timers.b, InviteClientTransaction._cancel_timeout_fired)
         layer = self._layer
-        if (self.branch, "CANCEL") not in layer._clients:  # unless the TU sent one itself
+        if client_key(self.branch, "CANCEL") not in layer._clients:  # unless the TU sent one itself
             layer._start_client(cancel, self.branch, self.destination, NULL_USER)
 
     def _start(self) -> None:

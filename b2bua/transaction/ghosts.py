@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from .client import ClientTransaction
     from .clock import Clock
     from .interfaces import Transport
-    from .matching import MergeKey, ServerKey
+    from .matching import Key, MergeKey, ServerKey
     from .scheduler import Entry, Scheduler
     from .server import ServerTransaction
 
@@ -121,7 +121,7 @@ NICT_COMPLETED: Final = 6
 #: (kind, key, deadline, request To tag, response To tag, merge key, data, destination)
 Ghost = tuple[
     int,
-    tuple[object, ...],
+    "Key",
     float,
     str | None,
     str | None,
@@ -163,7 +163,7 @@ class _Lane:
         clock: Clock,
         scheduler: Scheduler,
         servers: dict[ServerKey, ServerTransaction | Ghost],
-        clients: dict[tuple[object, ...], ClientTransaction | Ghost],
+        clients: dict[Key, ClientTransaction | Ghost],
         merged: dict[MergeKey, ServerTransaction | Ghost],
     ) -> None:
         self.lane = ("ghosts", duration)
@@ -219,7 +219,7 @@ class Ghosts:
         scheduler: Scheduler,
         transport: Transport,
         servers: dict[ServerKey, ServerTransaction | Ghost],
-        clients: dict[tuple[object, ...], ClientTransaction | Ghost],
+        clients: dict[Key, ClientTransaction | Ghost],
         merged: dict[MergeKey, ServerTransaction | Ghost],
     ) -> None:
         self._clock = clock

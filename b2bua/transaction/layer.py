@@ -27,13 +27,16 @@ from .ghosts import matches_legacy as ghost_matches_legacy
 from .interfaces import ClientTransactionUser, TransactionUser, Transport
 from .matching import (
     MAGIC_COOKIE,
+    Key,
     MergeKey,
     ServerKey,
+    client_key,
     merge_key,
     new_branch,
     new_tag,
     server_key,
     server_key_for_response,
+    sibling_key,
 )
 from .scheduler import Scheduler
 from .server import InviteServerTransaction, NonInviteServerTransaction, ServerTransaction
@@ -89,7 +92,7 @@ class TransactionLayer:
         self._unreliable = config.for_transport(reliable=False)
         self._reliable = config.for_transport(reliable=True)
         # Live transactions and the ghosts of lingering ones (.ghosts).
-        self._clients: dict[tuple[object, ...], ClientTransaction | Ghost] = {}
+        self._clients: dict[Key, ClientTransaction | Ghost] = {}
         self._servers: dict[ServerKey, ServerTransaction | Ghost] = {}
         self._merged: dict[MergeKey, ServerTransaction | Ghost] = {}
         self._ghosts = Ghosts(
@@ -145,8 +148,7 @@ class TransactionLayer:
         if method == "ACK":
             raise ValueError("ACK starts no transaction: use send_ack (ACK for 2xx)")
         branch = self._ensure_branch(request)
-        key = (branch, method)
-        if key in self._clients:
+        if client_key(branch, method) in self._clients:
             raise ValueError(f"a {method} client transaction with branch {branch} exists")
         return self._start_client(request, branch, destination, user)
 
@@ -182,7 +184,7 @@ class TransactionLayer:
         user: ClientTransactionUser,
     ) -> ClientTransaction:
         timers = self._reliable if destination.reliable else self._unreliable
-        key = (branch, request.method)
+        key = client_key(branch, request.method)
         tx: ClientTransaction
         if request.method == "INVITE":
             tx = InviteClientTransaction(self, request, branch, key, destination, user, timers)
@@ -229,8 +231,9 @@ class TransactionLayer:
         try:
             if isinstance(message, Request):
                 method = message.method
-                key = (message.branch, "INVITE" if method == "ACK" else method)
-                tx = self._clients.get(key)
+                tx = self._clients.get(
+                    client_key(message.branch, "INVITE" if method == "ACK" else method)
+                )
             else:
                 skey = server_key_for_response(message)
                 tx = None if skey is None else self._servers.get(skey)
@@ -247,7 +250,8 @@ class TransactionLayer:
 
     def _response_received(self, response: Response) -> None:
         try:
-            key = (response.top_via.branch, response.cseq.method)
+            method = response.cseq.method
+            key = client_key(response.top_via.branch, method)
         except SIPParseError as exc:
             _log.debug("dropped response with bad Via or CSeq: %s", exc.reason)
             return
@@ -261,7 +265,7 @@ class TransactionLayer:
             if tx[0] == ICT_COMPLETED and response.status >= 300:
                 self._ghosts.resend_ack(tx)
                 return
-        if 200 <= response.status < 300 and key[1] == "INVITE":
+        if 200 <= response.status < 300 and method == "INVITE":
             self._tu.stray_response_received(response)
         else:
             _log.debug("dropped stray response %r", response)
@@ -338,7 +342,7 @@ class TransactionLayer:
     ) -> None:
         """RFC 3261 9.2: answer the CANCEL ourselves; tell the TU if the INVITE is pending."""
         ctx = self._new_server(cancel, origin, key, legacy, None, NULL_USER)
-        invite = self._servers.get((*key[:-1], "INVITE"))
+        invite = self._servers.get(sibling_key(key, "INVITE"))
         if isinstance(invite, tuple):
             # A lingering INVITE (a ghost: Accepted or Confirmed): 200, and no more.
             if legacy and invite[REQUEST_TO_TAG] != cancel.to_tag:

@@ -28,6 +28,7 @@ from b2bua.transaction.ghosts import (
     NICT_COMPLETED,
     NIST_COMPLETED,
 )
+from b2bua.transaction.matching import client_key
 from tests.unit.transaction.helpers import (
     BOB_TCP,
     BOB_UDP,
@@ -323,9 +324,9 @@ def test_the_transaction_stays_itself_for_t1(h: Harness) -> None:
     tx = h.layer.send_request(outgoing_invite(), BOB_UDP, PlainUser())
     h.feed(reply(tx.request, 200))
     h.clock.advance(T1 - 0.01)
-    assert h.layer._clients[(tx.branch, "INVITE")] is tx
+    assert h.layer._clients[client_key(tx.branch, "INVITE")] is tx
     h.clock.advance(0.01)
-    assert isinstance(h.layer._clients[(tx.branch, "INVITE")], tuple)
+    assert isinstance(h.layer._clients[client_key(tx.branch, "INVITE")], tuple)
 
 
 def test_lingering_shorter_than_t1_needs_no_ghost() -> None:

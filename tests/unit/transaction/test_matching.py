@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from b2bua.sip import Origin, Request, Response, parse_message
@@ -13,7 +15,7 @@ from b2bua.transaction import (
     new_branch,
     new_tag,
 )
-from b2bua.transaction.matching import server_key, via_key
+from b2bua.transaction.matching import client_key, merge_key, server_key, sibling_key, via_key
 from tests.unit.transaction.helpers import (
     BOB_UDP,
     FROM_ALICE_UDP,
@@ -90,11 +92,34 @@ def test_server_key_shapes() -> None:
     invite = make_request("INVITE")
     key, legacy = server_key(invite, "INVITE")
     assert not legacy
-    assert key == ("z9hG4bK776asdhds", "pc33.atlanta.example.com", None, "INVITE")
+    assert key == "z9hG4bK776asdhds pc33.atlanta.example.com None INVITE"
+    assert sibling_key(key, "CANCEL") == "z9hG4bK776asdhds pc33.atlanta.example.com None CANCEL"
     old = make_request("INVITE", branch=None)
     key, legacy = server_key(old, "INVITE")
     assert legacy
-    assert key[-1] == "INVITE"
+    assert isinstance(key, tuple) and key[-1] == "INVITE"
+    assert sibling_key(key, "CANCEL") == (*key[:-1], "CANCEL")
+
+
+def test_common_keys_are_untracked_atoms() -> None:
+    """Keys that linger with finished transactions are strings: the garbage collector
+    never scans them (tuples it would, once each)."""
+    invite = make_request("INVITE")
+    key, _ = server_key(invite, "INVITE")
+    assert not gc.is_tracked(key)
+    assert not gc.is_tracked(merge_key(invite))
+    assert not gc.is_tracked(client_key("z9hG4bK776asdhds", "INVITE"))
+
+
+def test_keys_tell_their_parts_apart() -> None:
+    """Keys that differ in any part differ: a port against none, a tag against none,
+    and a missing branch is never a branch of ours."""
+    a = make_request("INVITE")
+    b = make_request("INVITE")
+    b.headers.set("Via", "SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds")
+    assert server_key(a, "INVITE")[0] != server_key(b, "INVITE")[0]
+    assert client_key(None, "INVITE") != client_key("z9hG4bK776asdhds", "INVITE")
+    assert client_key("z9hG4bKa", "INVITE") != client_key("z9hG4bKa", "CANCEL")
 
 
 def test_via_key_is_rfc3261_20_42_equality() -> None:

@@ -14,6 +14,7 @@ from b2bua.transaction import (
     TransactionState,
     build_cancel,
 )
+from b2bua.transaction.matching import client_key
 from tests.unit.transaction.helpers import (
     BOB_TCP,
     BOB_UDP,
@@ -250,7 +251,7 @@ def test_cancel_runs_in_its_own_non_invite_transaction(h: Harness) -> None:
     h.feed(reply(tx.request, 180))
     tx.cancel()
     [cancel] = h.transport.requests("CANCEL")
-    ctx = h.layer._clients[(tx.branch, "CANCEL")]
+    ctx = h.layer._clients[client_key(tx.branch, "CANCEL")]
     assert isinstance(ctx, NonInviteClientTransaction)
     h.clock.advance(0.5)  # Timer E retransmits the CANCEL, not the INVITE
     assert h.transport.methods() == ["INVITE", "CANCEL", "CANCEL"]
