@@ -148,7 +148,7 @@ class Transaction:
     # call ended.  For T1 after entering one the transaction stays as it is (the
     # TU usually still holds its messages and may still hear from it: a 2xx
     # retransmission, a transport error on the final response); then the layer
-    # replaces it by a ghost, a tuple of atoms the garbage collector skips
+    # replaces it by a ghost, a dict of atoms the garbage collector never sees
     # (.ghosts), and the object is detached.  The INVITE server transaction in
     # Completed over a reliable transport (no Timer G, it waits for the ACK until
     # Timer H) is no ghost: T1 after entering that state it just drops the decoded

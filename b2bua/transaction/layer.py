@@ -1,9 +1,9 @@
 """The transaction layer: matches messages to transactions (RFC 3261 17.1.3, 17.2.3) and
 dispatches them; creates transactions; handles CANCEL (9.2) and merged requests (8.2.2.2).
 
-Its maps hold live transactions and ghosts (:mod:`.ghosts`): tuples of atoms that
+Its maps hold live transactions and ghosts (:mod:`.ghosts`): dicts of atoms that
 stand in for transactions lingering to absorb retransmissions.  A value that is a
-tuple is a ghost; the rare paths that answer for it are here and in :mod:`.ghosts`.
+dict is a ghost; the rare paths that answer for it are here and in :mod:`.ghosts`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from .ghosts import (
     ICT_COMPLETED,
     IST_ACCEPTED,
     NIST_COMPLETED,
-    REQUEST_TO_TAG,
-    TO_TAG,
     Ghost,
     Ghosts,
 )
@@ -242,7 +240,7 @@ class TransactionLayer:
         if tx is None:
             _log.debug("transport error for no transaction (%s): %r", reason, message)
             return
-        if isinstance(tx, tuple):
+        if isinstance(tx, dict):
             # Nothing waits for a lingering transaction's messages (see .ghosts).
             _log.debug("transport error for a lingering transaction (%s): %r", reason, message)
             return
@@ -257,12 +255,12 @@ class TransactionLayer:
             return
         tx = self._clients.get(key)
         if tx is not None:
-            if not isinstance(tx, tuple):
+            if not isinstance(tx, dict):
                 tx._receive(response)
                 return
             # A ghost: INVITE Completed re-sends its ACK for a retransmitted 300-699;
             # every 2xx to an INVITE is the TU core's (below); the rest is absorbed.
-            if tx[0] == ICT_COMPLETED and response.status >= 300:
+            if tx["kind"] == ICT_COMPLETED and response.status >= 300:
                 self._ghosts.resend_ack(tx)
                 return
         if 200 <= response.status < 300 and method == "INVITE":
@@ -281,7 +279,7 @@ class TransactionLayer:
                 and legacy
                 and not (
                     ghost_matches_legacy(tx, request)
-                    if isinstance(tx, tuple)
+                    if isinstance(tx, dict)
                     else tx._matches_legacy(request)
                 )
             ):
@@ -299,7 +297,7 @@ class TransactionLayer:
             _log.debug("dropped %s with a malformed header: %s", method, exc.reason)
             return
         if tx is not None:
-            if isinstance(tx, tuple):
+            if isinstance(tx, dict):
                 self._ghost_request(tx, request, origin)
             elif method == "ACK":
                 tx._ack_received(request, origin)
@@ -330,7 +328,7 @@ class TransactionLayer:
 
     def _ghost_request(self, ghost: Ghost, request: Request, origin: Origin) -> None:
         """A request matched a server ghost (:mod:`.ghosts`): as its transaction would."""
-        kind = ghost[0]
+        kind = ghost["kind"]
         if kind == NIST_COMPLETED:
             self._ghosts.resend_response(ghost, origin)
         elif kind == IST_ACCEPTED and request.method == "ACK":
@@ -343,12 +341,12 @@ class TransactionLayer:
         """RFC 3261 9.2: answer the CANCEL ourselves; tell the TU if the INVITE is pending."""
         ctx = self._new_server(cancel, origin, key, legacy, None, NULL_USER)
         invite = self._servers.get(sibling_key(key, "INVITE"))
-        if isinstance(invite, tuple):
+        if isinstance(invite, dict):
             # A lingering INVITE (a ghost: Accepted or Confirmed): 200, and no more.
-            if legacy and invite[REQUEST_TO_TAG] != cancel.to_tag:
+            if legacy and invite.get("request_tag") != cancel.to_tag:
                 ctx.respond(response_for(cancel, 481, to_tag=new_tag()))
             else:
-                ctx.respond(response_for(cancel, 200, to_tag=invite[TO_TAG] or new_tag()))
+                ctx.respond(response_for(cancel, 200, to_tag=invite.get("to_tag") or new_tag()))
             return
         if invite is not None and legacy and invite.request.to_tag != cancel.to_tag:
             invite = None

@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gc.enable()
     layer = bench.layer
     lingering = layer.client_count + layer.server_count
-    ghosts = sum(isinstance(v, tuple) for v in (*layer._clients.values(), *layer._servers.values()))
+    ghosts = sum(isinstance(v, dict) for v in (*layer._clients.values(), *layer._servers.values()))
     after = tracked()
     t = time.perf_counter()
     gc.collect()

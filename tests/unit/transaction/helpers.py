@@ -226,11 +226,11 @@ class Harness:
 
     def check_pending(self) -> None:
         """The O(1) pending count agrees with the states of the live transactions
-        (ghosts, the tuples that stand for lingering transactions, are never pending)."""
+        (ghosts, the dicts that stand for lingering transactions, are never pending)."""
         pending = (TransactionState.CALLING, TransactionState.TRYING, TransactionState.PROCEEDING)
         live = [*self.layer._clients.values(), *self.layer._servers.values()]
         assert self.layer.pending_count == sum(
-            1 for tx in live if not isinstance(tx, tuple) and tx.state in pending
+            1 for tx in live if not isinstance(tx, dict) and tx.state in pending
         )
 
 
