@@ -13,6 +13,7 @@ sends an offer where none is allowed, makes the UAS fail.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import time
@@ -170,11 +171,25 @@ def free_media_port() -> int:
     raise RuntimeError("no free media port pair on loopback")
 
 
-def udp_bound(port: int) -> bool:
-    """Whether something listens on UDP 127.0.0.1:``port`` (read from /proc, no probing)."""
-    wanted = f"0100007F:{port:04X}"
+def udp_bound(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something listens on UDP ``host``:``port`` (IPv4; read from /proc, no probing)."""
+    address = socket.inet_aton(host)[::-1].hex().upper()  # /proc/net/udp: little-endian
+    wanted = f"{address}:{port:04X}"
     with open("/proc/net/udp") as table:
         return any(line.split()[1] == wanted for line in list(table)[1:])
+
+
+def wait_bound(
+    proc: subprocess.Popen[bytes], port: int, workdir: Path, host: str = LOOPBACK
+) -> None:
+    """Wait until the SIPp ``proc`` (run in ``workdir``) listens on UDP ``host``:``port``."""
+    deadline = time.monotonic() + 10
+    while not udp_bound(port, host):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(
+                "UAS did not start\n" + Outcome("UAS", proc.poll(), workdir).report()
+            )
+        time.sleep(0.02)
 
 
 def sipp_command(
@@ -228,14 +243,7 @@ def run_pair(
     uas_cmd = sipp_command(sipp, uas, uas_port)
     uac_cmd = sipp_command(sipp, uac, uac_port, target=uas_port)
     with started(uas_cmd, workdir / "uas") as uas_proc:
-        deadline = time.monotonic() + 10
-        while not udp_bound(uas_port):
-            if uas_proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "UAS did not start\n"
-                    + Outcome("UAS", uas_proc.poll(), workdir / "uas").report()
-                )
-            time.sleep(0.02)
+        wait_bound(uas_proc, uas_port, workdir / "uas")
         with started(uac_cmd, workdir / "uac") as uac_proc:
             if until == "uas":
                 uas_rc = wait_exit(uas_proc, PROCESS_DEADLINE)
@@ -270,6 +278,59 @@ def test_silent_target_never_answers(sipp: str, tmp_path: Path) -> None:
     probe.write_text(SILENT_PROBE)
     uas, uac = run_pair(sipp, tmp_path, CALLS / "silent_uas.xml", probe)
     assert (uas.returncode, uac.returncode) == (0, 0), uas.report() + "\n" + uac.report()
+
+
+def test_cancel_on_the_100_reaches_the_cancelled_uas(sipp: str, tmp_path: Path) -> None:
+    """RFC 3261 9.1: the CANCEL may follow any provisional response, the 100 included,
+    which is what a parallel fork does when another branch answers at once.  This peer
+    sends it the moment the 100 arrives, before cancel_uas.xml sends its 180 (SIPp sends
+    the two in separate passes): the UAS must still answer 200 (CANCEL), 487, take the ACK.
+    """
+    port = free_port("udp")
+    workdir = tmp_path / "uas"
+    with started(sipp_command(sipp, CALLS / "cancel_uas.xml", port), workdir) as proc:
+        wait_bound(proc, port, workdir)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            sock.settimeout(5)
+            me = sock.getsockname()[1]
+            head = (
+                f"Via: SIP/2.0/UDP {LOOPBACK}:{me};branch=z9hG4bK-early-cancel\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:caller@{LOOPBACK}>;tag=early\r\n"
+                f"Call-ID: early-cancel-{me}\r\n"
+            )
+
+            def request(method: str, to: str = f"<sip:callee@{LOOPBACK}:{port}>") -> bytes:
+                return (
+                    f"{method} sip:callee@{LOOPBACK}:{port} SIP/2.0\r\n{head}To: {to}\r\n"
+                    f"CSeq: 1 {method}\r\nContact: <sip:caller@{LOOPBACK}:{me}>\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                ).encode()
+
+            sock.sendto(request("INVITE"), (LOOPBACK, port))
+            first = sock.recv(65535).decode(errors="replace")
+            assert first.startswith("SIP/2.0 100 "), first
+            sock.sendto(request("CANCEL"), (LOOPBACK, port))
+            seen: list[str] = []
+            while True:
+                try:
+                    response = sock.recv(65535).decode(errors="replace")
+                except TimeoutError:
+                    rc = wait_exit(proc, 1)
+                    raise AssertionError(
+                        f"no 487 (got {seen})\n" + Outcome("UAS", rc, workdir).report()
+                    ) from None
+                cseq = re.search(r"^CSeq: *(.*?)\r$", response, re.M | re.I)
+                seen.append(f"{response.split(' ', 2)[1]} {cseq and cseq.group(1)}")
+                if response.startswith("SIP/2.0 487 "):
+                    to = re.search(r"^To: *(.*?)\r$", response, re.M | re.I)
+                    assert to is not None, response
+                    sock.sendto(request("ACK", to.group(1)), (LOOPBACK, port))
+                    break
+        rc = wait_exit(proc, PROCESS_DEADLINE)
+    assert rc == 0, f"{seen}\n" + Outcome("UAS", rc, workdir).report()
+    # a 180 may or may not have left before the CANCEL was read; the rest is fixed
+    assert [s for s in seen if not s.startswith("180 ")] == ["200 1 CANCEL", "487 1 INVITE"]
 
 
 def mutate(text: str, mutant: Mutant) -> str:
