@@ -233,8 +233,10 @@ def test_with_auth_a_user_registers_only_itself(
 
 def test_parallel_forking_rings_every_contact(sipp: str, tmp_path: Path) -> None:
     """With ``fork = "parallel"`` both registered contacts ring; the one that answers
-    gets the call and the other is cancelled (CANCEL, 487, ACK: cancel_uas.xml)."""
+    gets the call and the other is cancelled (CANCEL, 487, ACK: cancel_uas.xml; the
+    CANCEL may come before that callee's 180, as soon as its 100 is in: RFC 3261 9.1)."""
     from tests.integration.test_bridge_scenarios import CALLS
+    from tests.integration.test_scenarios_direct import free_media_port, udp_bound
 
     port = free_port("both")
     winner, loser = free_port("udp"), free_port("udp")
@@ -262,13 +264,15 @@ def test_parallel_forking_rings_every_contact(sipp: str, tmp_path: Path) -> None
                         "-p",
                         str(contact),
                         "-mp",
-                        str(free_port("udp")),
+                        str(free_media_port()),
                         "-m",
                         "1",
                         "-nostdin",
                         "-timeout",
                         "30s",
                         "-timeout_error",
+                        "-trace_msg",
+                        "-trace_err",
                     ],
                     cwd=tmp_path,
                     stdout=subprocess.PIPE,
@@ -276,7 +280,12 @@ def test_parallel_forking_rings_every_contact(sipp: str, tmp_path: Path) -> None
                     text=True,
                 )
             )
-        time.sleep(0.3)
+        # the call starts once both callees listen (an unbound contact would fail its fork)
+        deadline = time.monotonic() + 10
+        while not all(udp_bound(contact, PHONE) for contact in (winner, loser)):
+            assert all(proc.poll() is None for proc in callees), "a callee SIPp exited early"
+            assert time.monotonic() < deadline, "the callees did not bind their ports"
+            time.sleep(0.02)
         caller = subprocess.run(
             [
                 sipp, "-cp", str(free_port("udp")), "-sf", str(CALLS / "basic_uac.xml"),
@@ -287,6 +296,7 @@ def test_parallel_forking_rings_every_contact(sipp: str, tmp_path: Path) -> None
             cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         outputs = [proc.communicate(timeout=45)[0] for proc in callees]
-        assert caller.returncode == 0, caller.stdout[-2500:] + server.log[-2500:]
+        errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
+        assert caller.returncode == 0, caller.stdout[-2500:] + errors + server.log[-2500:]
         for proc, out in zip(callees, outputs, strict=True):
-            assert proc.returncode == 0, out[-2500:] + server.log[-2500:]
+            assert proc.returncode == 0, out[-2500:] + errors + server.log[-2500:]
