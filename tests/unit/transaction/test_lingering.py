@@ -18,7 +18,7 @@ from collections import Counter
 
 import pytest
 
-from b2bua.sip import Message, Request, Response
+from b2bua.sip import Address, Message, Request, Response
 from b2bua.transaction import NULL_USER, ClientTransaction, TransactionState
 from b2bua.transaction.ghosts import (
     ICT_ACCEPTED,
@@ -224,9 +224,11 @@ def test_transport_errors_for_ghosts_are_dropped(h: Harness) -> None:
 
 
 @pytest.mark.parametrize("status", [486, 603])
-def test_ict_completed_ghost_resends_the_ack(h: Harness, status: int) -> None:
+@pytest.mark.parametrize("where", [BOB_UDP, Address("UDP", "2001:db8::5", 5070)])
+def test_ict_completed_ghost_resends_the_ack(h: Harness, status: int, where: Address) -> None:
+    """The ghost keeps the ACK's destination as text: an IPv6 host comes back whole."""
     user = PlainUser()
-    tx = h.layer.send_request(outgoing_invite(), BOB_UDP, user)
+    tx = h.layer.send_request(outgoing_invite(), where, user)
     h.feed(reply(tx.request, status))
     [ack] = h.transport.requests("ACK")
     assert tx._user is NULL_USER  # no transaction_terminated: nothing more to tell it
@@ -237,7 +239,7 @@ def test_ict_completed_ghost_resends_the_ack(h: Harness, status: int) -> None:
     h.feed(reply(tx.request, status))
     acks = h.transport.sent[-2:]
     assert [m.to_bytes() for m, _ in acks] == [ack.to_bytes()] * 2
-    assert [d for _, d in acks] == [BOB_UDP] * 2
+    assert [d for _, d in acks] == [where] * 2
     assert user.statuses == [status]  # retransmissions absorbed
     assert h.tu.events == []
     h.clock.advance(32 - T1 - 0.01)
