@@ -286,11 +286,7 @@ class Headers:
         i = (self._first or self._index()).get(_KEYS.get(name) or _new_key(name))
         if i is None:
             return default
-        value = self._entries[i][2]
-        try:  # decode(), written out
-            return value.decode()
-        except UnicodeDecodeError:
-            return value.decode("utf-8", "surrogateescape")
+        return decode(self._entries[i][2])
 
     def get_lines(self, name: str) -> list[str]:
         """Every line's value for this name, unsplit, in order."""
@@ -344,13 +340,7 @@ class Headers:
     # -- changing --------------------------------------------------------------
     def add(self, name: str, value: str | bytes, *, first: bool = False) -> None:
         """Append a line (or put it before all others with ``first=True``)."""
-        if isinstance(value, bytes):
-            data = value
-        else:
-            try:  # encode(), written out
-                data = value.encode()
-            except UnicodeEncodeError:
-                data = value.encode("utf-8", "surrogateescape")
+        data = value if isinstance(value, bytes) else encode(value)
         key = _KEYS.get(name) or _new_key(name)
         entries = self._entries
         if first:

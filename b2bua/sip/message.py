@@ -20,7 +20,7 @@ from .fields import (
     via_from_match,
 )
 from .grammar import is_token, parse_params, read_quoted, split_outside_quotes
-from .headers import Entry, Headers, decode
+from .headers import Entry, Headers, decode, encode
 from .patterns import (
     BYTE_B,
     MEDIA_TYPE_B,
@@ -193,15 +193,12 @@ def _tag_of(value: str, what: str) -> str | None:
 
 
 def _read_tag(raw: bytes, what: str) -> str | None:
-    """The tag of a From or To line's bytes (as _tag_of), kept in _TAGS."""
-    value = decode(raw)
-    m = _ONE_TAG_RE.fullmatch(value)  # _tag_of, written out
-    tag: str | None = m.group(1) if m is not None else _tag_of_tagged(value, what)
-    return remember(_TAGS, raw, tag, _LINE_VIEWS_MAX)
+    """The tag of a From or To line's bytes (:func:`_tag_of`), kept in _TAGS."""
+    return remember(_TAGS, raw, _tag_of(decode(raw), what), _LINE_VIEWS_MAX)
 
 
 def _tag_of_tagged(value: str, what: str) -> str | None:
-    """_tag_of without _ONE_TAG_RE (the from_tag and to_tag views try it first)."""
+    """_tag_of without _ONE_TAG_RE (tried first, by _tag_of)."""
     m = TAGGED_RE.fullmatch(value)
     if m is not None:
         params = m.group(1)
@@ -328,11 +325,7 @@ class Message:
 
     def _first_value(self, key: str, name: str) -> str:
         """The first line of header ``key`` (a lookup key), decoded; 400 when absent."""
-        value = self._first_raw(key, name)
-        try:  # headers.decode(), written out
-            return value.decode()
-        except UnicodeDecodeError:
-            return value.decode("utf-8", "surrogateescape")
+        return decode(self._first_raw(key, name))
 
     @property
     def call_id(self) -> str:
@@ -461,11 +454,7 @@ class Message:
         cache = self.headers.cache
         tag: str | None = cache.get("from-tag", _MISSING)
         if tag is _MISSING:
-            raw = self._first_raw("from", "From")
-            tag = _TAGS.get(raw, _MISSING)
-            if tag is _MISSING:
-                tag = _read_tag(raw, "From")
-            cache["from-tag"] = tag
+            tag = cache["from-tag"] = self._line_tag("from", "From")
         return tag
 
     @property
@@ -474,12 +463,15 @@ class Message:
         cache = self.headers.cache
         tag: str | None = cache.get("to-tag", _MISSING)
         if tag is _MISSING:
-            raw = self._first_raw("to", "To")
-            tag = _TAGS.get(raw, _MISSING)
-            if tag is _MISSING:
-                tag = _read_tag(raw, "To")
-            cache["to-tag"] = tag
+            tag = cache["to-tag"] = self._line_tag("to", "To")
         return tag
+
+    def _line_tag(self, key: str, name: str) -> str | None:
+        """The tag of the first From or To line: looked up by the line's bytes in
+        _TAGS, read (and kept there) the first time a line is seen."""
+        raw = self._first_raw(key, name)
+        tag: str | None = _TAGS.get(raw, _MISSING)
+        return _read_tag(raw, name) if tag is _MISSING else tag
 
     @property
     def max_forwards(self) -> int | None:
@@ -591,11 +583,7 @@ class Request(Message):
         self._ruri = uri if isinstance(uri, URI) else None
 
     def _start_line(self) -> bytes:
-        line = f"{self.method} {self.uri} {self.version}\r\n"
-        try:  # headers.encode(), written out
-            return line.encode()
-        except UnicodeEncodeError:
-            return line.encode("utf-8", "surrogateescape")
+        return encode(f"{self.method} {self.uri} {self.version}\r\n")
 
     def validate(self) -> None:
         """As Message.validate, plus the method token and the Request-URI."""
@@ -642,11 +630,7 @@ class Response(Message):
         return 200 <= self.status < 300
 
     def _start_line(self) -> bytes:
-        line = f"{self.version} {self.status} {self.reason}\r\n"
-        try:  # headers.encode(), written out
-            return line.encode()
-        except UnicodeEncodeError:
-            return line.encode("utf-8", "surrogateescape")
+        return encode(f"{self.version} {self.status} {self.reason}\r\n")
 
     def copy(self) -> Response:
         """An independent copy (headers copied, body shared)."""
