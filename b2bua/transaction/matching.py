@@ -99,7 +99,7 @@ def server_key(request: Request, method: str) -> tuple[ServerKey, bool]:
     via = request.top_via
     branch = via.branch
     if branch is not None and branch.startswith(MAGIC_COOKIE):
-        return f"{branch} {via.host.lower()} {via.port} {method}", False
+        return _branch_key(branch, via, method), False
     return (
         request.call_id,
         request.from_tag,
@@ -119,7 +119,12 @@ def server_key_for_response(response: Response) -> ServerKey | None:
     branch = via.branch
     if branch is None or not branch.startswith(MAGIC_COOKIE):
         return None
-    return f"{branch} {via.host.lower()} {via.port} {response.cseq.method}"
+    return _branch_key(branch, via, response.cseq.method)
+
+
+def _branch_key(branch: str, via: Via, method: str) -> str:
+    """The RFC 3261 server key: the request's and its responses' must be the same string."""
+    return f"{branch} {via.host.lower()} {via.port} {method}"
 
 
 def sibling_key(key: ServerKey, method: str) -> ServerKey:

@@ -76,9 +76,6 @@ class _Queue:
         self.deadlines: deque[float] = deque()
         self.seqs: deque[int] = deque()
 
-    def __len__(self) -> int:
-        return len(self.seqs)
-
 
 class Scheduler:
     """Timers for many owners, driven by one ``clock.callLater`` (see the module docstring).

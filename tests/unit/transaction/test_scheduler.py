@@ -332,7 +332,7 @@ def test_a_cancelled_timer_lets_go_of_its_owner_at_once(clock: Clock, fired: lis
     assert ref() is None
     gc.collect()
     [queue] = s._queues.values()
-    assert len(queue) == 2
+    assert len(queue.seqs) == len(queue.deadlines) == 2
     clock.advance(32)
     assert fired == [("keep", 32.0)]
 
@@ -353,7 +353,7 @@ def test_queued_entries_are_no_tracked_objects(clock: Clock, fired: list) -> Non
     finally:
         gc.enable()
     [queue] = s._queues.values()
-    assert len(queue) == 1001
+    assert len(queue.seqs) == len(queue.deadlines) == 1001
     assert grown < 10
     clock.advance(32)
     assert fired == [("a", 32.0)]
