@@ -8,7 +8,7 @@ import pytest
 from twisted.internet.defer import Deferred, fail, succeed
 
 from b2bua.bridge.call import _when_done
-from b2bua.sip import Request, parse_message
+from b2bua.sip import Request, Response, parse_message
 from tests.unit.bridge.harness import CALLEE, Callee, Caller, Harness, sip_bytes
 
 
@@ -56,6 +56,25 @@ def test_an_exception_in_the_callback_is_logged_not_raised() -> None:
     _when_done(succeed(1), boom, lambda failure: None)  # does not raise
 
 
+def send_invite(caller: Caller, from_header: str, to_header: str) -> Request | Response:
+    """An initial INVITE with these From and To values, without SDP; what the B2BUA
+    parsed of it."""
+    return caller.send(
+        sip_bytes(
+            "INVITE sip:bob@127.0.0.1:5060 SIP/2.0",
+            [
+                ("Via", caller.via),
+                ("From", from_header),
+                ("To", to_header),
+                ("Call-ID", "c1@x"),
+                ("CSeq", "1 INVITE"),
+                ("Contact", caller.contact),
+            ],
+            b"",
+        )
+    )
+
+
 @pytest.mark.parametrize(
     "from_header",
     [
@@ -66,21 +85,7 @@ def test_an_exception_in_the_callback_is_logged_not_raised() -> None:
 )
 def test_the_views_the_b_invite_carries_are_what_its_lines_decode_to(from_header: str) -> None:
     h = Harness()
-    caller = Caller(h)
-    invite = caller.send(
-        sip_bytes(
-            "INVITE sip:bob@127.0.0.1:5060 SIP/2.0",
-            [
-                ("Via", caller.via),
-                ("From", f"{from_header};tag=t1"),
-                ("To", "Bob <sip:bob@biloxi.example.com>"),
-                ("Call-ID", "c1@x"),
-                ("CSeq", "1 INVITE"),
-                ("Contact", caller.contact),
-            ],
-            b"",
-        )
-    )
+    invite = send_invite(Caller(h), f"{from_header};tag=t1", "Bob <sip:bob@biloxi.example.com>")
     assert isinstance(invite, Request)
     [call] = h.manager.calls
     [attempt] = call.attempts
@@ -107,20 +112,7 @@ def test_the_views_the_b_invite_carries_are_what_its_lines_decode_to(from_header
 def test_the_to_tag_view_of_our_responses_is_what_their_to_decodes_to(to_header: str) -> None:
     h = Harness()
     caller, callee = Caller(h), Callee(h, CALLEE)
-    caller.send(
-        sip_bytes(
-            "INVITE sip:bob@127.0.0.1:5060 SIP/2.0",
-            [
-                ("Via", caller.via),
-                ("From", "<sip:alice@atlanta.example.com>;tag=t1"),
-                ("To", to_header),
-                ("Call-ID", "c1@x"),
-                ("CSeq", "1 INVITE"),
-                ("Contact", caller.contact),
-            ],
-            b"",
-        )
-    )
+    send_invite(caller, "<sip:alice@atlanta.example.com>;tag=t1", to_header)
     [call] = h.manager.calls
     for status in (180, 200):
         callee.answer(status)
