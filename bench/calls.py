@@ -100,6 +100,12 @@ class Server:
             args = ["sippy.b2bua:main_func", "b2bua", "-f", "-u", "-A", "0", "-l", SERVER]
             args += ["-p", str(port), "-s", f"{CALLEE}:{callee_port}"]
             return [*wrap, *args, "-c", str(workdir / "b2bua.sock")], env
+        if self.name.startswith("relay-"):
+            # The runtime's floor (bench/relay.py): the same datagrams, nothing parsed.
+            loop = self.name.removeprefix("relay-")
+            args = [f"{BENCH / 'relay.py'}:main", "relay", "--loop", loop]
+            args += ["--listen", f"{SERVER}:{port}", "--callee", f"{CALLEE}:{callee_port}"]
+            return [*wrap, *args], env
         config = workdir / "b2bua.toml"
         config.write_text(bench_config(port, callee_port))
         args = ["twisted.scripts.twistd:run", "twistd", "-n", "--pidfile=", "b2bua"]
@@ -209,7 +215,7 @@ def start_uac(
     procs: Procs, server: Server, opts: Options, workdir: Path, name: str, server_port: int,
     rate: int, calls: int, call_ms: int, bound_s: int,
 ) -> subprocess.Popen[bytes]:  # fmt: skip
-    extra = ["-default_behaviors", "all,-abortunexp"] if opts.tolerant[server.name] else []
+    extra = ["-default_behaviors", "all,-abortunexp"] if opts.tolerant.get(server.name) else []
     cmd = ["sipp", "-sf", str(opts.uac_xml), f"{SERVER}:{server_port}", "-i", CALLER]
     cmd += ["-p", str(free_udp_port(CALLER)), "-r", str(rate), "-m", str(calls)]
     cmd += ["-l", str(calls + 100), "-d", str(call_ms), "-nostdin", "-timeout", f"{bound_s}s"]
@@ -453,7 +459,9 @@ def one_run(
         held = hold(server, opts, f"r{run}-hold2", args.hold_calls // 2, hold_rate // 2, log)
     per_call = fixed.cpu_s / fixed.calls if fixed.calls else math.nan
     calls = max(1, fixed.calls)
+    floor = measure_floor(opts, args, run, half, log) if args.floor else {}
     return {
+        **floor,
         "max_cps": best,
         "cpu_ms_per_call": per_call * 1e3,
         "cpu_pct_at_rate": 100 * fixed.cpu_s / fixed.elapsed_s,
@@ -489,6 +497,25 @@ def one_run(
     }
 
 
+FLOOR_LOOPS = ("twisted", "raw")
+
+
+def measure_floor(
+    opts: Options, args: argparse.Namespace, run: int, half: int, log: Callable[[str], None]
+) -> dict[str, float]:
+    """CPU per call of bench/relay.py in the server's place, at ``--rate`` and ``half``:
+    what receiving and sending the call's datagrams costs before any SIP work."""
+    figures: dict[str, float] = {}
+    for loop in FLOOR_LOOPS:
+        relay = Server(f"relay-{loop}", sys.executable)
+        for key, rate in ((f"floor_{loop}_ms_per_call", args.rate),
+                          (f"floor_{loop}_ms_per_call_half", half)):  # fmt: skip
+            step = load(relay, opts, f"r{run}-{key}", rate, args.cpu_seconds)
+            log(f"  floor: {step.summary()}, {step.cpu_s / max(1, step.calls) * 1e3:.3f} ms/call")
+            figures[key] = step.cpu_s / step.calls * 1e3 if step.clean else math.nan
+    return figures
+
+
 # --------------------------------------------------------------------------- report
 
 ROWS: list[tuple[str, str, str]] = [
@@ -499,6 +526,10 @@ ROWS: list[tuple[str, str, str]] = [
     ("latency_rate", "half max (CPU and latency runs), cps", "{:.0f}"),
     ("cpu_ms_per_call_half", "CPU ms per call @ half max", "{:.3f}"),
     ("cpu_pct_half", "CPU % of one core @ half max", "{:.1f}"),
+    ("floor_twisted_ms_per_call", "floor: Twisted null relay, ms/call @ {rate}", "{:.3f}"),
+    ("floor_twisted_ms_per_call_half", "floor: Twisted null relay, ms/call @ half", "{:.3f}"),
+    ("floor_raw_ms_per_call", "floor: bare epoll relay, ms/call @ {rate}", "{:.3f}"),
+    ("floor_raw_ms_per_call_half", "floor: bare epoll relay, ms/call @ half", "{:.3f}"),
     ("latency_p50_ms", "INVITE in->out p50 ms", "{:.3f}"),
     ("latency_p99_ms", "INVITE in->out p99 ms", "{:.3f}"),
     ("latency_max_ms", "INVITE in->out max ms", "{:.2f}"),
@@ -564,6 +595,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=100, help="fixed rate of the CPU/GC run")
     parser.add_argument("--cpu-seconds", type=float, default=15)
     parser.add_argument("--latency-seconds", type=float, default=10)
+    floor = "also run bench/relay.py (no SIP work) at the CPU rates: the runtime's floor"
+    parser.add_argument("--floor", action="store_true", help=floor)
     parser.add_argument("--hold-calls", type=int, default=10000, help="concurrent calls")
     parser.add_argument("--hold-rate", type=int, default=0, help="0: 60%% of max, <= 300")
     parser.add_argument("--warmup", type=int, default=20, help="calls before each load")

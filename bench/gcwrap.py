@@ -1,6 +1,7 @@
 """Run a Python entry point with its garbage-collector pauses timed (``gc.callbacks``).
 
 Usage: ``PYTHON bench/gcwrap.py OUT.json MODULE:FUNCTION ARGV0 [ARG...]``
+(or ``FILE.py:FUNCTION``: a script loaded from its path, as for ``bench/relay.py``)
 
 It installs a ``gc.callbacks`` hook, then calls ``MODULE.FUNCTION()`` with
 ``sys.argv = [ARGV0, ARG...]`` (for our server ``twisted.scripts.twistd:run twistd -n
@@ -30,6 +31,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -144,7 +146,14 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.argv = sys.argv[3:]
-    entry = getattr(importlib.import_module(module), function)
+    if module.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("__gcwrap_target__", module)
+        assert spec is not None and spec.loader is not None, module
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+    else:
+        loaded = importlib.import_module(module)
+    entry = getattr(loaded, function)
     sys.exit(entry())
 
 
