@@ -439,9 +439,12 @@ def one_run(
 ) -> dict[str, float]:  # fmt: skip
     log(f"run {run + 1}/{args.runs}: {server.name}, max rate from {start} cps")
     factor = 1.5 if run == 0 else 1.2
-    best, _steps = find_max(
-        server, opts, run, start, factor, args.step_seconds, args.max_rate, args.resolution, log
-    )
+    best, _steps = args.known_max, list[Step]()
+    if not best:
+        best, _steps = find_max(
+            server, opts, run, start, factor, args.step_seconds, args.max_rate, args.resolution,
+            log,
+        )  # fmt: skip
     fixed = load(server, opts, f"r{run}-cpu", args.rate, args.cpu_seconds)
     log("  cpu: " + fixed.summary())
     half = max(5, best // 2)
@@ -449,6 +452,28 @@ def one_run(
     # (no capture running: tcpdump's copies of our sends would be charged to us).
     fixed_half = load(server, opts, f"r{run}-cpu-half", half, args.cpu_seconds)
     log("  cpu at half max: " + fixed_half.summary())
+    per_call = fixed.cpu_s / fixed.calls if fixed.calls else math.nan
+    calls = max(1, fixed.calls)
+    floor = measure_floor(opts, args, run, half, log) if args.floor else {}
+    cpu = {
+        **floor,
+        "max_cps": math.nan if args.known_max else best,  # not measured: given
+        "cpu_ms_per_call": per_call * 1e3,
+        "cpu_pct_at_rate": 100 * fixed.cpu_s / fixed.elapsed_s,
+        "cpu_run_clean": float(fixed.clean),
+        "cpu_ms_per_call_half": fixed_half.cpu_s / max(1, fixed_half.calls) * 1e3,
+        "cpu_pct_half": 100 * fixed_half.cpu_s / fixed_half.elapsed_s,
+        "latency_rate": half,
+        "gc_max_ms": fixed.gc.max_ms,
+        "gc_p99_ms": fixed.gc.p99_ms,
+        "gc_gen2_max_ms": fixed.gc.gen2_max_ms,
+        "gc_per_1000_calls": sum(fixed.gc.count) * 1000 / calls,
+        "gc_gen2_per_1000_calls": fixed.gc.count[2] * 1000 / calls,
+        "gc_us_per_call": fixed.gc.total_ms * 1e3 / calls,
+        "host_busy_pct_at_rate": fixed.host_busy_pct,
+    }
+    if args.cpu_only:
+        return cpu
     lat = load(server, opts, f"r{run}-lat", half, args.latency_seconds, capture=True)
     log("  latency: " + lat.summary())
     lat_ms = lat.latency_ms or []
@@ -457,18 +482,8 @@ def one_run(
     if (held.failed or held.reached < held.target * 0.99) and args.hold_calls >= 2000:
         log("  could not hold them all; retrying with half as many")
         held = hold(server, opts, f"r{run}-hold2", args.hold_calls // 2, hold_rate // 2, log)
-    per_call = fixed.cpu_s / fixed.calls if fixed.calls else math.nan
-    calls = max(1, fixed.calls)
-    floor = measure_floor(opts, args, run, half, log) if args.floor else {}
     return {
-        **floor,
-        "max_cps": best,
-        "cpu_ms_per_call": per_call * 1e3,
-        "cpu_pct_at_rate": 100 * fixed.cpu_s / fixed.elapsed_s,
-        "cpu_run_clean": float(fixed.clean),
-        "cpu_ms_per_call_half": fixed_half.cpu_s / max(1, fixed_half.calls) * 1e3,
-        "cpu_pct_half": 100 * fixed_half.cpu_s / fixed_half.elapsed_s,
-        "latency_rate": half,
+        **cpu,
         "latency_p50_ms": percentile(lat_ms, 0.50),
         "latency_p99_ms": percentile(lat_ms, 0.99),
         "latency_max_ms": max(lat_ms, default=math.nan),
@@ -484,16 +499,9 @@ def one_run(
         "hold_failed": held.failed,
         "hold_retrans": held.retrans,
         "hold_drops": held.drops,
-        "gc_max_ms": fixed.gc.max_ms,
-        "gc_p99_ms": fixed.gc.p99_ms,
-        "gc_gen2_max_ms": fixed.gc.gen2_max_ms,
-        "gc_per_1000_calls": sum(fixed.gc.count) * 1000 / calls,
-        "gc_gen2_per_1000_calls": fixed.gc.count[2] * 1000 / calls,
-        "gc_us_per_call": fixed.gc.total_ms * 1e3 / calls,
         "gc_hold_max_ms": held.gc.max_ms,
         "gc_hold_gen2_max_ms": held.gc.gen2_max_ms,
         "gc_hold_gen2_count": held.gc.count[2],
-        "host_busy_pct_at_rate": fixed.host_busy_pct,
     }
 
 
@@ -595,6 +603,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=100, help="fixed rate of the CPU/GC run")
     parser.add_argument("--cpu-seconds", type=float, default=15)
     parser.add_argument("--latency-seconds", type=float, default=10)
+    known = "skip the max search: take this as the max (its half is the second CPU rate)"
+    parser.add_argument("--known-max", type=int, default=0, help=known)
+    only = "measure only CPU per call (and --floor): no latency run, no held calls"
+    parser.add_argument("--cpu-only", action="store_true", help=only)
     floor = "also run bench/relay.py (no SIP work) at the CPU rates: the runtime's floor"
     parser.add_argument("--floor", action="store_true", help=floor)
     parser.add_argument("--hold-calls", type=int, default=10000, help="concurrent calls")
@@ -612,6 +624,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args()
 
+    if args.cpu_only or args.known_max:
+        args.no_store = True  # a partial record never replaces the stored one
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="b2bua-bench-calls-"))
     workdir.mkdir(parents=True, exist_ok=True)
 
@@ -633,7 +647,7 @@ def main() -> None:
     per_run: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
     for run in range(args.runs):
         for server in servers:
-            done = [r["max_cps"] for r in per_run[server.name] if r["max_cps"]]
+            done = [r["max_cps"] for r in per_run[server.name] if r["max_cps"] > 0]
             start = round5(median(done)) if done else args.start_rate
             per_run[server.name].append(one_run(server, opts, args, run, start, log))
     if args.runs > 0:
