@@ -35,29 +35,42 @@ def _bind(kind: int, port: int) -> socket.socket:
     return sock
 
 
+# Every port free_port has handed out in this test session. The port is released
+# before it is returned, and a test often asks for several before its processes bind
+# them: without this, the kernel could give the same free port twice.
+_handed_out: set[int] = set()
+
+
 def free_port(transport: Transport = "both", *, attempts: int = 50) -> int:
     """Return a loopback port that is free for ``transport`` ("udp", "tcp" or "both").
 
     The port is released before returning, so another process could take it in the
-    meantime; callers that bind it right away are fine in practice.
+    meantime; callers that bind it right away are fine in practice. It is never one
+    this session was given before, so ports asked for together are distinct.
     """
-    if transport == "udp":
-        with _bind(socket.SOCK_DGRAM, 0) as sock:
-            return int(sock.getsockname()[1])
-    if transport == "tcp":
-        with _bind(socket.SOCK_STREAM, 0) as sock:
-            return int(sock.getsockname()[1])
-    if transport != "both":
+    if transport not in ("udp", "tcp", "both"):
         raise ValueError(f"transport must be 'udp', 'tcp' or 'both', not {transport!r}")
     for _ in range(attempts):
-        with _bind(socket.SOCK_STREAM, 0) as tcp:
-            port = int(tcp.getsockname()[1])
-            try:
-                with _bind(socket.SOCK_DGRAM, port):
-                    return port
-            except OSError:
-                continue
-    raise RuntimeError(f"no port free for both UDP and TCP on {LOOPBACK} in {attempts} tries")
+        port = _free_now(transport)
+        if port is not None and port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no new port free for {transport} on {LOOPBACK} in {attempts} tries")
+
+
+def _free_now(transport: Transport) -> int | None:
+    """A port the kernel calls free for ``transport`` now, or None (TCP's was taken
+    for UDP)."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with _bind(kind, 0) as sock:
+        port = int(sock.getsockname()[1])
+        if transport != "both":
+            return port
+        try:
+            with _bind(socket.SOCK_DGRAM, port):
+                return port
+        except OSError:
+            return None
 
 
 @pytest.fixture(name="free_port")
