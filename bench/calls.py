@@ -519,8 +519,9 @@ def measure_floor(
         for key, rate in ((f"floor_{loop}_ms_per_call", args.rate),
                           (f"floor_{loop}_ms_per_call_half", half)):  # fmt: skip
             step = load(relay, opts, f"r{run}-{key}", rate, args.cpu_seconds)
-            log(f"  floor: {step.summary()}, {step.cpu_s / max(1, step.calls) * 1e3:.3f} ms/call")
-            figures[key] = step.cpu_s / step.calls * 1e3 if step.clean else math.nan
+            ms = step.cpu_s / max(1, step.calls) * 1e3
+            log(f"  floor: {step.summary()}, {ms:.3f} ms/call")
+            figures[key] = ms if step.clean else math.nan  # a relay that failed calls: no figure
     return figures
 
 
