@@ -11,7 +11,7 @@ messages relayed and every call completes. Per call that is 6 datagrams in and 6
 (SIPp's callee sends no 100); the server handles 6 in and 7 out.
 
 - ``--loop twisted``: Twisted's default reactor and ``listenUDP``, as the server runs,
-  sending with ``socket.sendto`` as the server's ``send_datagram`` does.
+  sending with the server's own ``b2bua.transport.manager.send_datagram``.
 - ``--loop raw``: a bare ``select.epoll`` loop, reading each socket until it would
   block: what any CPython process pays, with no event-loop framework at all.
 
@@ -65,6 +65,8 @@ def run_twisted(relay: Relay, listen: Address) -> None:
     from twisted.internet import reactor
     from twisted.internet.protocol import DatagramProtocol
 
+    from b2bua.transport.manager import send_datagram
+
     class Side(DatagramProtocol):
         def __init__(self, route: Callable[[bytes, Address], Address | None]) -> None:
             self.route = route
@@ -73,7 +75,7 @@ def run_twisted(relay: Relay, listen: Address) -> None:
         def datagramReceived(self, datagram: bytes, addr: Address) -> None:
             to = self.route(datagram, addr)
             if to is not None and self.other is not None:
-                self.other.transport.socket.sendto(datagram, to)  # type: ignore[union-attr]
+                send_datagram(self.other.transport, datagram, to)
 
     callers = Side(relay.from_caller)
     callee = Side(lambda data, _addr: relay.from_callee(data))
